@@ -1,0 +1,133 @@
+"""The endpoints the fake serves, loaded from the generated schemas once, validators compiled once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from mock_server.resources import data_dir
+
+# Nominal (queue wait, generation) seconds per family, in the range the docs and model pages describe.
+_LATENCY = (
+    ("ultra-fast", (0.2, 1.5)),
+    ("flux-kontext-max", (0.5, 8.0)),
+    ("flux-kontext-pro", (0.5, 6.0)),
+    ("flux-kontext-dev", (0.3, 4.0)),
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    model: str
+    kind: str  # "edit" | "multi-edit" | "text-to-image"
+    request_schema: dict[str, Any]
+    submit_schema: dict[str, Any]
+    result_schema: dict[str, Any]
+    price_usd: float | None
+    price_unit: str | None
+    latency: tuple[float, float]
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = self.request_schema["properties"]
+        return props
+
+    def default(self, name: str, fallback: Any = None) -> Any:
+        return self.properties.get(name, {}).get("default", fallback)
+
+    def cost(self, num_images: int) -> float:
+        if self.price_usd is None:
+            return 0.0
+        return self.price_usd * (num_images if self.price_unit == "image" else 1)
+
+
+class Catalog:
+    """Every endpoint by model path, plus the shared result and error schemas."""
+
+    def __init__(self, schemas_dir: Path | None = None) -> None:
+        root = schemas_dir or data_dir("schemas")
+        index = _read(root / "index.json")
+        self.endpoints: dict[str, Endpoint] = {}
+        self._validators: dict[str, tuple[Draft202012Validator, Draft202012Validator]] = {}
+        for entry in index["endpoints"]:
+            request = _read(root / entry["request"])
+            endpoint = Endpoint(
+                model=entry["model"],
+                kind=entry["kind"],
+                request_schema=request,
+                submit_schema=_read(root / entry["submit_response"]),
+                result_schema=_read(root / entry["result_response"]),
+                price_usd=entry.get("price_usd"),
+                price_unit=entry.get("price_unit"),
+                latency=next(v for k, v in _LATENCY if k in entry["model"]),
+            )
+            self.endpoints[endpoint.model] = endpoint
+            strict = {**request, "additionalProperties": False}
+            self._validators[endpoint.model] = (Draft202012Validator(request), Draft202012Validator(strict))
+        self.result_schema = _read(root / "result-response.json")
+        self.error_schema = _read(root / "error.json")
+        self.openapi = _read(root / "openapi.json")
+        self.openapi_bytes = json.dumps(self.openapi).encode()
+
+    def get(self, model: str) -> Endpoint | None:
+        return self.endpoints.get(model)
+
+    def validate(self, model: str, body: Any, *, strict: bool = False) -> list[Violation]:
+        """Every violation of the request schema, in document order, each with a readable reason."""
+        validator = self._validators[model][1 if strict else 0]
+        errors = sorted(validator.iter_errors(body), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+        return [Violation(_path(e), _reason(e)) for e in errors]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _path(error: ValidationError) -> str:
+    parts = list(error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        parts.append(missing)
+    elif error.validator == "additionalProperties":
+        parts.append(error.message.split("'")[1] if "'" in error.message else "")
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(body)"
+
+
+def _reason(error: ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "pattern" and "x-dimension-range" in schema:
+        bounds = schema["x-dimension-range"]
+        return (f"{error.instance!r} must be 'WIDTH*HEIGHT' with each side between "
+                f"{bounds['minimum']} and {bounds['maximum']} pixels")
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "additionalProperties":
+        return "is not a parameter of this model"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    return error.message
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The catalog of the installed schemas, built once per process."""
+    return Catalog()

@@ -1,0 +1,578 @@
+"""Read a saved WaveSpeedAI documentation page into an ``EndpointTable``.
+
+Pages were saved in three layouts (see ``detect_layout``):
+
+* ``markdown-cells``: every table cell on its own line, cells separated by blank lines, markdown escapes;
+* ``pipe-table``: ``a | b | c |`` rows under a ``---|---|`` separator;
+* ``flattened``: one row per line with the cells run together (``num_inference_stepsintegerNo281 ~ 50The...``).
+
+In every layout a cell can be missing (an empty cell in the page's source simply disappears, or in pipe tables
+the following cells shift left). So a row is never read by position: the parser enumerates every way of
+assigning the row's text to the table's columns, keeps the assignments whose cells fit the column's
+vocabulary (types, ``Yes``/``No``, ``-``, ``a ~ b`` ranges, comma enum lists, defaults of the row's type) and
+picks the best by: description present, most cells present, default consistent with the range/enum, then
+earlier columns present. Flattened rows additionally need their description to start with a capital letter.
+When two best assignments disagree on numbers (``112 ~ 50``: default 1 or 11?), the row is ambiguous and
+``PageParseError`` says so rather than guess.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mock_server.tables import TYPES, EndpointTable, Field, Param, Source
+
+LAYOUTS = ("markdown-cells", "pipe-table", "flattened")
+
+COLUMNS = ("Parameter", "Type", "Required", "Default", "Range", "Description")
+_MANDATORY = frozenset({"Parameter", "Required"})
+
+# Section headings, normalised (lower case, no '#', no '[](#anchor)'), to the EndpointTable attribute.
+_SECTIONS = {
+    "request parameters": "request",
+    "response parameters": "response",
+    "result request parameters": "result_request",
+    "result response parameters": "result_response",
+}
+
+_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*(?:(?:\.|\[\]\.?)[a-z0-9_]+)*(?:\[\])?")
+_NAME_CHARS_RE = re.compile(r"[a-z0-9_.\[\]]*")
+_NUM = r"-?(?:0|[1-9]\d*)(?:\.\d+)?"
+_INT_RE = re.compile(r"-?(?:0|[1-9]\d*)")
+_FLOAT_RE = re.compile(_NUM)
+_RANGE_RE = re.compile(rf"({_NUM})\s*~\s*({_NUM})(\s+per dimension)?")
+_ENUM_RE = re.compile(r"[^,\s]+(?:\s*,\s*[^,\s]+)+")
+_SIZE_RE = re.compile(r"(\d+)\*(\d+)")
+_MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>])")
+_HEADING_ANCHOR_RE = re.compile(r"\[\]\(#[^)]*\)")
+_FLAT_HEADER_RE = re.compile(r"Parameter(?:Type|Required|Default|Range|Description)+")
+_FLAT_COLUMN_RE = re.compile("|".join(COLUMNS))
+_PIPE_HEADER_RE = re.compile(r"\|?\s*Parameter\s*\|\s*Type\s*\|.*")
+_PIPE_SEPARATOR_RE = re.compile(r"\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?")
+_LINK_LINE_RE = re.compile(r"\[[^\]]*\]\([^)]*\)")
+_CURL_POST_RE = re.compile(r"curl\b[^\n]*--request\s+POST\s+[\"']?https?://[^/\s\"']+/api/v3/([^\s\"'\\]+)")
+_SOURCE_URL_RE = re.compile(r"^来源:\s*(\S+)", re.MULTILINE)
+_DOCS_MODEL_RE = re.compile(r"/docs-api/(\S+?)/?$")
+_DATA_RAW_RE = re.compile(r"--data-raw\s+'")
+
+
+class PageParseError(ValueError):
+    """The page has no request table, or a table row cannot be split into cells."""
+
+
+@dataclass(frozen=True)
+class _Header:
+    layout: str
+    columns: tuple[str, ...]
+    start: int  # index of the header's first line
+    end: int  # index of the first line after the header (and pipe separator)
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int  # 0-based index of the row's first line
+    cells: tuple[str, ...] | None  # explicit cells (markdown-cells, pipe-table)
+    text: str | None  # run-together text (flattened)
+
+
+# ----------------------------------------------------------------------------------------------- public API
+
+
+def parse_page_file(path: str | Path) -> EndpointTable:
+    p = Path(path)
+    return parse_page(p.read_text(encoding="utf-8"), p.name)
+
+
+def detect_layout(text: str) -> str:
+    """The layout of the page's first parameter table."""
+    headers = _find_headers(text.splitlines())
+    if not headers:
+        raise PageParseError("no parameter table found (no 'Parameter / Type / ...' header in any layout)")
+    return headers[0].layout
+
+
+def parse_page(text: str, name: str) -> EndpointTable:
+    lines = text.splitlines()
+    headers = _find_headers(lines)
+    tables: dict[str, list[tuple[_Header, list[_Row]]]] = {}
+    for i, header in enumerate(headers):
+        stop = headers[i + 1].start if i + 1 < len(headers) else len(lines)
+        kind = _table_kind(lines, header, headers[i - 1].end if i else 0, tables)
+        tables.setdefault(kind, []).append((header, _table_rows(lines, header, stop)))
+    if "request" not in tables:
+        raise PageParseError(f"{name}: no request parameter table found")
+    source_url = _source_url(text)
+    return EndpointTable(
+        model=_model(text, source_url, name),
+        version="docs-" + Path(name).stem,
+        source=Source(kind="doc-page", ref=name, layout=tables["request"][0][0].layout, url=source_url),
+        request=_params(tables.get("request", []), lines, name),
+        response=_fields(tables.get("response", []), lines, name),
+        result_request=_params(tables.get("result_request", []), lines, name),
+        result_response=_fields(tables.get("result_response", []), lines, name),
+        example=_example(text),
+        extra={},
+    )
+
+
+# --------------------------------------------------------------------------------------- page-level facts
+
+
+def _source_url(text: str) -> str | None:
+    m = _SOURCE_URL_RE.search(text)
+    return m.group(1) if m else None
+
+
+def _model(text: str, source_url: str | None, name: str) -> str:
+    m = _CURL_POST_RE.search(text)
+    if m:
+        return m.group(1).rstrip("/")
+    if source_url:
+        d = _DOCS_MODEL_RE.search(source_url)
+        if d:
+            return d.group(1)
+    raise PageParseError(f"{name}: no model found (no POST curl to /api/v3/<model>, no 来源 docs-api URL)")
+
+
+def _example(text: str) -> dict[str, Any] | None:
+    m = _DATA_RAW_RE.search(text)
+    if not m:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, m.end())
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# ------------------------------------------------------------------------------------- headers and tables
+
+
+def _find_headers(lines: list[str]) -> list[_Header]:
+    headers: list[_Header] = []
+    i = 0
+    while i < len(lines):
+        header = _header_at(lines, i)
+        if header is None:
+            i += 1
+            continue
+        headers.append(header)
+        i = header.end
+    return headers
+
+
+def _header_at(lines: list[str], i: int) -> _Header | None:
+    line = lines[i].strip()
+    if _FLAT_HEADER_RE.fullmatch(line):
+        return _Header("flattened", tuple(_FLAT_COLUMN_RE.findall(line)), i, i + 1)
+    if _PIPE_HEADER_RE.fullmatch(line):
+        columns = tuple(_pipe_cells(line))
+        if not set(columns) <= set(COLUMNS):
+            return None
+        end = i + 1
+        if end < len(lines) and _PIPE_SEPARATOR_RE.fullmatch(lines[end].strip()):
+            end += 1
+        return _Header("pipe-table", columns, i, end)
+    if line == "Parameter":
+        columns = ["Parameter"]
+        j = _next_nonblank(lines, i + 1)
+        while j < len(lines) and lines[j].strip() in COLUMNS and lines[j].strip() not in columns:
+            columns.append(lines[j].strip())
+            j = _next_nonblank(lines, j + 1)
+        if len(columns) >= 2 and columns[1] == "Type":
+            return _Header("markdown-cells", tuple(columns), i, j)
+    return None
+
+
+def _next_nonblank(lines: list[str], j: int) -> int:
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    return j
+
+
+def _heading(line: str) -> str:
+    return _HEADING_ANCHOR_RE.sub("", line.strip().lstrip("#")).strip().lower()
+
+
+def _table_kind(
+    lines: list[str], header: _Header, floor: int, seen: dict[str, list[tuple[_Header, list[_Row]]]]
+) -> str:
+    """Which table a header starts: the nearest section heading above it, else guessed from its columns."""
+    for j in range(header.start - 1, floor - 1, -1):
+        kind = _SECTIONS.get(_heading(lines[j]))
+        if kind:
+            return kind
+    if "Range" in header.columns:
+        return "request"
+    if "Required" in header.columns:
+        return "result_request"
+    return "result_response" if "response" in seen else "response"
+
+
+def _table_rows(lines: list[str], header: _Header, stop: int) -> list[_Row]:
+    if header.layout == "pipe-table":
+        return _pipe_rows(lines, header.end, stop)
+    if header.layout == "flattened":
+        return _flat_rows(lines, header.end, stop)
+    return _cell_rows(lines, header, stop)
+
+
+def _pipe_cells(line: str) -> list[str]:
+    body = line.strip()
+    if body.startswith("|"):
+        body = body[1:]
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    return [_unescape(c.strip()) for c in re.split(r"(?<!\\)\|", body)]
+
+
+def _pipe_rows(lines: list[str], start: int, stop: int) -> list[_Row]:
+    rows = []
+    for j in range(start, stop):
+        if "|" not in lines[j]:
+            break
+        rows.append(_Row(j, tuple(c for c in _pipe_cells(lines[j]) if c), None))
+    return rows
+
+
+def _flat_rows(lines: list[str], start: int, stop: int) -> list[_Row]:
+    rows = []
+    for j in range(start, stop):
+        line = lines[j].strip()
+        # Rows start with a lower-case parameter name; anything else (blank line, heading, footer) ends the table.
+        if not line or not re.match(r"[a-z_]", line):
+            break
+        rows.append(_Row(j, None, line))
+    return rows
+
+
+def _is_table_end(line: str) -> bool:
+    s = line.strip()
+    return (
+        s.startswith(("#", "```", "©", "来源:"))
+        or _heading(s) in _SECTIONS
+        or _LINK_LINE_RE.match(s) is not None
+        or _FLAT_HEADER_RE.fullmatch(s) is not None
+    )
+
+
+def _cell_rows(lines: list[str], header: _Header, stop: int) -> list[_Row]:
+    """Group one-cell-per-line cells into rows: a row starts at a name cell followed by what follows names."""
+    cells: list[tuple[int, str]] = []
+    for j in range(header.end, stop):
+        if not lines[j].strip():
+            continue
+        if _is_table_end(lines[j]):
+            break
+        cells.append((j, _unescape(lines[j].strip())))
+    has_required = "Required" in header.columns
+    rows: list[list[tuple[int, str]]] = []
+    for k, (j, cell) in enumerate(cells):
+        nxt = [c for _, c in cells[k + 1 : k + 3]]
+        # Type words are name-shaped too, but never parameter names.
+        is_name = _NAME_RE.fullmatch(cell) is not None and cell not in TYPES
+        if is_name and _starts_row(nxt, has_required, rows[-1] if rows else None):
+            rows.append([(j, cell)])
+        elif rows:
+            rows[-1].append((j, cell))
+        else:
+            raise PageParseError(f"line {j + 1}: table cell {cell!r} does not start a row (expected a parameter name)")
+    return [_Row(r[0][0], tuple(c for _, c in r), None) for r in rows]
+
+
+def _starts_row(nxt: list[str], has_required: bool, current: list[tuple[int, str]] | None) -> bool:
+    first = nxt[0] if nxt else None
+    second = nxt[1] if len(nxt) > 1 else None
+    if has_required:
+        return first in ("Yes", "No") or (first in TYPES and second in ("Yes", "No"))
+    if first in TYPES:
+        return True
+    # A response row without its Type cell: a name after a complete row (one that has its description).
+    return current is not None and len(current) >= 2 and current[-1][1] not in TYPES
+
+
+def _unescape(cell: str) -> str:
+    return _MD_ESCAPE_RE.sub(r"\1", cell)
+
+
+# ------------------------------------------------------------------------------------------ row segmentation
+
+
+@dataclass(frozen=True)
+class _Facts:
+    name: str
+    type: str | None
+    required: bool
+    default: Any
+    minimum: int | float | None
+    maximum: int | float | None
+    per_dimension: bool
+    enum: tuple[str, ...] | None
+    numeric: bool  # the default or the range is a number: a different split would change a number
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    cells: dict[str, str]
+    facts: _Facts
+    consistent: bool
+
+    def score(self, columns: tuple[str, ...]) -> tuple[int, ...]:
+        present = tuple(int(c in self.cells) for c in columns)
+        return (int("Description" in self.cells), sum(present), int(self.consistent), *present)
+
+    def tiebreak(self) -> tuple[int, int]:
+        return (len(self.cells.get("Default", "")), len(self.cells.get("Range", "")))
+
+
+def _segment(row: _Row, columns: tuple[str, ...], lines: list[str], page: str) -> _Facts:
+    where = f"{page} line {row.line + 1}: {lines[row.line].strip()!r}"
+    if row.cells is not None:
+        assignments: Iterator[dict[str, str]] = _assign_cells(row.cells, columns, 0, 0, {})
+    else:
+        assert row.text is not None
+        assignments = _assign_text(row.text, _sentence_starts(row.text), columns, 0, 0, {})
+    candidates = [_candidate(a) for a in assignments]
+    if not candidates:
+        raise PageParseError(f"{where}: cannot split the row into {', '.join(columns)} cells")
+    best = max(c.score(columns) for c in candidates)
+    top = sorted((c for c in candidates if c.score(columns) == best), key=_Candidate.tiebreak)
+    distinct = {repr(c.facts) for c in top}
+    if len(distinct) > 1 and any(c.facts.numeric for c in top):
+        readings = "; ".join(sorted({" | ".join(c.cells.values()) for c in top}))
+        raise PageParseError(f"{where}: ambiguous row, it splits equally well as: {readings}")
+    return top[0].facts
+
+
+def _cell_fits(column: str, cell: str, partial: dict[str, str], flattened: bool) -> bool:
+    """The cell's own vocabulary; cross-cell consistency is judged later."""
+    if not cell or cell != cell.strip():
+        return False
+    if column == "Parameter":
+        return _NAME_RE.fullmatch(cell) is not None
+    if column == "Type":
+        return cell in TYPES
+    if column == "Required":
+        return cell in ("Yes", "No")
+    if column == "Default":
+        return _default_fits(cell, partial.get("Type"))
+    if column == "Range":
+        return _range_fits(cell, partial.get("Type"))
+    # Description: prose, not a stray range or dash; in flattened rows it must start a sentence.
+    if cell == "-" or _RANGE_RE.fullmatch(cell) or cell in ("Yes", "No"):
+        return False
+    return not flattened or cell[0].isupper()
+
+
+def _default_fits(cell: str, type_: str | None) -> bool:
+    if cell == "-":
+        return True
+    if type_ == "integer":
+        return _INT_RE.fullmatch(cell) is not None
+    if type_ == "number":
+        return _FLOAT_RE.fullmatch(cell) is not None
+    if type_ == "boolean":
+        return cell.lower() in ("true", "false")
+    # A range-looking text is a Range cell, never a free-text default.
+    return not (_RANGE_RE.fullmatch(cell) or _ENUM_RE.fullmatch(cell))
+
+
+def _range_fits(cell: str, type_: str | None) -> bool:
+    if cell == "-":
+        return True
+    m = _RANGE_RE.fullmatch(cell)
+    if m:
+        if type_ == "integer" and not (_INT_RE.fullmatch(m.group(1)) and _INT_RE.fullmatch(m.group(2))):
+            return False
+        return float(m.group(1)) <= float(m.group(2))
+    return type_ not in ("integer", "number", "boolean") and _ENUM_RE.fullmatch(cell) is not None
+
+
+def _assign_cells(
+    cells: tuple[str, ...], columns: tuple[str, ...], ci: int, ki: int, partial: dict[str, str]
+) -> Iterator[dict[str, str]]:
+    """Every in-order assignment of explicit cells to columns (cells may be missing, never reordered)."""
+    if ci == len(columns):
+        if ki == len(cells):
+            yield dict(partial)
+        return
+    column = columns[ci]
+    if ki < len(cells) and _cell_fits(column, cells[ki], partial, flattened=False):
+        partial[column] = cells[ki]
+        yield from _assign_cells(cells, columns, ci + 1, ki + 1, partial)
+        del partial[column]
+    if column not in _MANDATORY:
+        yield from _assign_cells(cells, columns, ci + 1, ki, partial)
+
+
+def _sentence_starts(text: str) -> frozenset[int]:
+    """Positions where the rest of the text, spaces skipped, starts with a capital letter (or is empty)."""
+    starts = {len(text)}
+    nxt = len(text)
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] != " ":
+            nxt = i
+        if nxt < len(text) and text[nxt].isupper():
+            starts.add(i)
+    return frozenset(starts)
+
+
+def _assign_text(
+    text: str, sentences: frozenset[int], columns: tuple[str, ...], ci: int, pos: int, partial: dict[str, str]
+) -> Iterator[dict[str, str]]:
+    """Every way of cutting run-together text into column cells (cells may be missing)."""
+    if ci == len(columns):
+        if pos == len(text):
+            yield dict(partial)
+        return
+    column = columns[ci]
+    if column not in _MANDATORY:
+        yield from _assign_text(text, sentences, columns, ci + 1, pos, partial)
+    # Cells may be separated by spaces: "9999999999 The same seed".
+    start = pos
+    while start < len(text) and text[start] == " ":
+        start += 1
+    ends = _cell_ends(column, text, start)
+    # Only a Description can follow: the cell must end where the text ends or a sentence starts.
+    before_description = set(columns[ci + 1 :]) <= {"Description"}
+    for end in ends:
+        if (before_description and end not in sentences) or text[end - 1] == " ":
+            continue
+        cell = text[start:end]
+        if _cell_fits(column, cell, partial, flattened=True):
+            partial[column] = cell
+            yield from _assign_text(text, sentences, columns, ci + 1, end, partial)
+            del partial[column]
+
+
+def _cell_ends(column: str, text: str, start: int) -> Iterable[int]:
+    """Where a cell of this column starting at ``start`` can end (a superset; ``_cell_fits`` decides)."""
+    if column == "Description":
+        return [len(text)]
+    if column in ("Type", "Required"):
+        words = TYPES if column == "Type" else ("Yes", "No")
+        return [start + len(w) for w in words if text.startswith(w, start)]
+    if column == "Parameter":
+        m = _NAME_CHARS_RE.match(text, start)
+        return range(start + 1, (m.end() if m else start) + 1)
+    return range(start + 1, len(text) + 1)
+
+
+def _candidate(cells: dict[str, str]) -> _Candidate:
+    type_ = cells.get("Type")
+    default = _typed_default(cells.get("Default", "-"), type_)
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    per_dimension = False
+    enum: tuple[str, ...] | None = None
+    range_cell = cells.get("Range", "-")
+    m = _RANGE_RE.fullmatch(range_cell)
+    if m:
+        per_dimension = m.group(3) is not None
+        minimum, maximum = _bound(m.group(1), type_, per_dimension), _bound(m.group(2), type_, per_dimension)
+    elif range_cell != "-":
+        enum = tuple(v.strip() for v in range_cell.split(","))
+    facts = _Facts(
+        name=cells["Parameter"],
+        type=type_,
+        required=cells.get("Required") == "Yes",
+        default=default,
+        minimum=minimum,
+        maximum=maximum,
+        per_dimension=per_dimension,
+        enum=enum,
+        numeric=(isinstance(default, (int, float)) and not isinstance(default, bool)) or m is not None,
+    )
+    return _Candidate(cells, facts, _consistent(default, minimum, maximum, per_dimension, enum))
+
+
+def _bound(text: str, type_: str | None, per_dimension: bool) -> int | float:
+    if type_ == "number":
+        return float(text)
+    if type_ == "integer" or per_dimension or _INT_RE.fullmatch(text):
+        return int(float(text))
+    return float(text)
+
+
+def _typed_default(cell: str, type_: str | None) -> Any:
+    if cell == "-":
+        return None
+    if type_ == "integer":
+        return int(cell)
+    if type_ == "number":
+        return float(cell)
+    if type_ == "boolean":
+        return cell.lower() == "true"
+    if type_ == "array":
+        if cell.startswith("http"):
+            return ["http" + part for part in cell.split("http")[1:]]
+        return [v.strip() for v in cell.split(",")]
+    if type_ == "object":
+        try:
+            return json.loads(cell)
+        except json.JSONDecodeError:
+            return cell
+    return cell
+
+
+def _consistent(
+    default: Any,
+    minimum: int | float | None,
+    maximum: int | float | None,
+    per_dimension: bool,
+    enum: tuple[str, ...] | None,
+) -> bool:
+    if default is None:
+        return True
+    if enum is not None:
+        text = str(default).lower() if isinstance(default, bool) else str(default)
+        return text in enum
+    if minimum is None or maximum is None:
+        return True
+    if per_dimension:
+        m = _SIZE_RE.fullmatch(default) if isinstance(default, str) else None
+        return m is not None and all(minimum <= int(side) <= maximum for side in m.groups())
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return minimum <= default <= maximum
+    return True
+
+
+# --------------------------------------------------------------------------------------------- rows -> model
+
+
+def _params(tables: list[tuple[_Header, list[_Row]]], lines: list[str], page: str) -> tuple[Param, ...]:
+    params: list[Param] = []
+    for header, rows in tables:
+        for row in rows:
+            f = _segment(row, header.columns, lines, page)
+            default = f.default
+            urls = isinstance(default, list) and bool(default) and all(v.startswith("http") for v in default)
+            params.append(
+                Param(
+                    name=f.name,
+                    type=f.type,
+                    required=f.required,
+                    default=default,
+                    minimum=f.minimum,
+                    maximum=f.maximum,
+                    per_dimension=f.per_dimension,
+                    enum=f.enum,
+                    item_type="string" if f.type == "array" and urls else None,
+                    row=len(params) + 1,
+                )
+            )
+    return tuple(params)
+
+
+def _fields(tables: list[tuple[_Header, list[_Row]]], lines: list[str], page: str) -> tuple[Field, ...]:
+    out: list[Field] = []
+    for header, rows in tables:
+        for row in rows:
+            f = _segment(row, header.columns, lines, page)
+            out.append(Field(name=f.name, type=f.type, row=len(out) + 1))
+    return tuple(out)

@@ -1,0 +1,85 @@
+"""One error type, rendered in one place, in the envelope every official client parses: {code, message}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+class ApiError(Exception):
+    """An HTTP-level error. Subclasses set defaults; instances may override them."""
+
+    status_code = 500
+    message = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.status_code = status_code or self.status_code
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.status_code, "message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    message = "Invalid request"
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    message = "Unauthorized"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    message = "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    message = "Method not allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    message = "Payload too large"
+
+
+def render_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+def render_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: ApiError = NotFound(f"No route for {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        error = ApiError(str(exc.detail), status_code=exc.status_code)
+    return JSONResponse(error.body(), status_code=error.status_code, headers=dict(exc.headers or {}))
+
+
+def render_unexpected(request: Request, exc: Exception) -> Response:
+    # Never a stack trace on the wire: a client sees the envelope, the log sees the traceback.
+    return JSONResponse({"code": 500, "message": f"Internal error in the mock: {type(exc).__name__}"}, status_code=500)

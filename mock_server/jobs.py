@@ -1,0 +1,147 @@
+"""Predictions and their lifecycle: created → processing → completed | failed | cancelled | timeout.
+
+The status is derived, on every read, from stored timestamps and counters (time since creation, polls
+seen, steps forced by a test), never from timers, so it holds wherever the state is stored. The first
+read that derives a terminal state freezes it: terminal states never change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+CREATED, PROCESSING, COMPLETED, FAILED, CANCELLED, TIMEOUT = (
+    "created", "processing", "completed", "failed", "cancelled", "timeout")
+TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
+_STAGES = (CREATED, PROCESSING)
+
+# Task-level error codes of the real API (reference §3) and the message each one carries by default.
+TASK_ERRORS = {
+    1200: "Content moderation: the request was flagged by the safety system.",
+    1400: "Missing required parameter.",
+    1401: "Invalid parameter.",
+    1402: "Failed to download image from the provided URL.",
+    1403: "Task execution failed.",
+    1405: "Task failed.",
+    5000: "Internal server error.",
+    5003: "Service unavailable, please retry later.",
+    5004: "Timeout.",
+}
+SYNC_TIMEOUT_CODE = 5004
+
+
+@dataclass
+class Outcome:
+    """How a prediction ends. The default is a plain success; scenarios queue others."""
+
+    status: str = COMPLETED
+    code: int | None = None
+    error: str | None = None
+    nsfw: tuple[bool, ...] | None = None  # one flag per output
+    outputs: int | None = None  # fewer outputs than asked
+    stuck: bool = False  # never leaves processing
+    sync_timeout: bool = False  # a sync-mode submit answers 5004 at once
+    latency: float | None = None  # seconds of generation, overriding the model's
+
+    def error_text(self) -> str:
+        if self.error:
+            return self.error
+        if self.code is not None:
+            return TASK_ERRORS.get(self.code, "Task failed.")
+        return {FAILED: "Task failed.", CANCELLED: "Prediction was cancelled.",
+                TIMEOUT: "Prediction timed out."}.get(self.status, "")
+
+
+@dataclass
+class Prediction:
+    id: str
+    tenant: str
+    model: str
+    input: dict[str, Any]  # exactly what the client sent
+    created_at: float  # clock seconds
+    progression: str  # time | polls | manual
+    queue_seconds: float  # time mode: created → processing
+    run_seconds: float  # time mode: processing → terminal
+    poll_every: int
+    outcome: Outcome
+    seed: int  # the effective seed (-1 replaced by a drawn one)
+    num_outputs: int
+    base_url: str  # how the client reached us at submit time (webhooks use it)
+    webhook: str | None = None
+    polls: int = 0
+    forced_stage: int = 0
+    status: str = CREATED  # cached; authoritative once terminal
+    finished_at: float | None = None
+    outputs: list[str] = field(default_factory=list)  # output paths (or base64 strings) once completed
+    nsfw: list[bool] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def stage(self, now: float) -> int:
+        """0 created, 1 processing, 2 finished — from the clock, the poll counter and forced steps."""
+        if self.terminal:
+            return 2
+        if self.progression == "time":
+            elapsed = now - self.created_at
+            derived = 0 if elapsed < self.queue_seconds else 1 if elapsed < self.queue_seconds + self.run_seconds else 2
+        elif self.progression == "polls":
+            derived = min(2, self.polls // self.poll_every)
+        else:
+            derived = 0
+        stage = max(derived, self.forced_stage)
+        return min(stage, 1) if self.outcome.stuck else min(stage, 2)
+
+    def due_at(self) -> float | None:
+        """When a time-progressed prediction finishes on its own (None: it waits for polls or a test)."""
+        if self.progression != "time" or self.outcome.stuck or self.terminal:
+            return None
+        return self.created_at + self.queue_seconds + self.run_seconds
+
+    def inference_ms(self) -> int:
+        return int(round(self.run_seconds * 1000))
+
+    def execution_ms(self) -> int:
+        if self.finished_at is None:
+            return 0
+        if self.progression == "time":
+            return int(round((self.finished_at - self.created_at) * 1000))
+        return int(round((self.queue_seconds + self.run_seconds) * 1000))
+
+    def view(self, base_url: str, *, sync_timeout: float | None = None) -> dict[str, Any]:
+        """The ``data`` object as the real API sends it, links absolute for the caller's base URL."""
+        completed = self.status == COMPLETED
+        inline = bool(self.input.get("enable_base64_output"))
+        outputs = [o if inline else base_url + o for o in self.outputs] if completed else []
+        data: dict[str, Any] = {
+            "id": self.id,
+            "model": self.model,
+            "outputs": outputs,
+            "urls": {"get": f"{base_url}/api/v3/predictions/{self.id}/result"},
+            "has_nsfw_contents": list(self.nsfw) if completed else [],
+            "status": self.status,
+            "created_at": rfc3339(self.created_at),
+            "error": "",
+            "timings": {"inference": self.inference_ms() if self.terminal else 0},
+            "executionTime": self.execution_ms(),
+        }
+        if self.status in (FAILED, CANCELLED, TIMEOUT):
+            data["error"] = self.outcome.error_text()
+            if self.outcome.code is not None:
+                data["code"] = self.outcome.code
+        if sync_timeout is not None:
+            data["code"] = SYNC_TIMEOUT_CODE
+            data["error"] = (f"Sync mode timed out after {sync_timeout:g} seconds. "
+                             "The prediction is still processing asynchronously.")
+        return data
+
+
+def rfc3339(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stage_status(stage: int) -> str:
+    return _STAGES[stage]

@@ -1,0 +1,132 @@
+"""Settings: one frozen dataclass, read from arguments or WAVESPEED_MOCK_* environment variables, never at import."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+PREFIX = "WAVESPEED_MOCK_"
+PROGRESSIONS = ("time", "polls", "manual")
+
+
+def _opt(help: str, *, choices: tuple[str, ...] | None = None, repeat: bool = False, default: Any = MISSING) -> Any:
+    meta = {"help": help, "choices": choices, "repeat": repeat}
+    if repeat:
+        return field(default_factory=tuple, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one fake server behaves. Every field is also ``WAVESPEED_MOCK_<NAME>`` (lists comma-separated)."""
+
+    host: str = _opt("interface to listen on", default="127.0.0.1")
+    port: int = _opt("TCP port (0 picks a free one)", default=8000)
+    api_keys: tuple[str, ...] = _opt("accept only these API keys (repeatable); by default any non-empty key", repeat=True)
+    progression: str = _opt(
+        "how predictions advance: time (realistic latency), polls (every N polls), manual (only when told)",
+        choices=PROGRESSIONS, default="time")
+    poll_every: int = _opt("with --progression polls: polls per lifecycle step", default=1)
+    latency_scale: float = _opt("multiply every model's simulated latency (0 = instant)", default=1.0)
+    sync_timeout: float = _opt("seconds a sync-mode request may wait before the 5004 'Sync mode timed out' answer",
+                               default=90.0)
+    frozen_clock: bool = _opt("freeze the clock: time moves only through the control API", default=False)
+    public_url: str | None = _opt("absolute base URL for links (default: the URL the client used)", default=None)
+    unknown_fields: str = _opt("request fields no schema lists: accept (as the real API does) or reject with 400",
+                               choices=("accept", "reject"), default="accept")
+    fetch_inputs: bool = _opt("download input image URLs from other hosts (off: a generated stand-in is used)",
+                              default=False)
+    journal_cap: int = _opt("request journal size; the oldest entries are dropped", default=1000)
+    upload_max_bytes: int = _opt("largest accepted upload in bytes (larger: 413)", default=20 * 1024 * 1024)
+    image_cache_bytes: int = _opt("memory for generated images in bytes", default=64 * 1024 * 1024)
+    webhook_allow: tuple[str, ...] = _opt(
+        "hosts that may receive webhook deliveries (repeatable); default: loopback only", repeat=True)
+    webhook_secret: str | None = _opt("webhook signing secret (whsec_...); default: random per server", default=None)
+    scenario: str | None = _opt("JSON scenario file applied at start-up (outcomes, faults, latency)", default=None)
+    seed: int | None = _opt("seed ids and randomness for reproducible runs", default=None)
+    log_level: str = _opt("uvicorn log level", choices=("critical", "error", "warning", "info", "debug"),
+                          default="info")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = PREFIX, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(prefix + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        problems = []
+        if self.progression not in PROGRESSIONS:
+            problems.append(f"progression must be one of {', '.join(PROGRESSIONS)}")
+        if self.poll_every < 1:
+            problems.append("poll_every must be at least 1")
+        if self.latency_scale < 0 or self.sync_timeout < 0:
+            problems.append("latency_scale and sync_timeout must not be negative")
+        if self.journal_cap < 1 or self.upload_max_bytes < 1:
+            problems.append("journal_cap and upload_max_bytes must be positive")
+        if self.unknown_fields not in ("accept", "reject"):
+            problems.append("unknown_fields must be accept or reject")
+        if problems:
+            raise ValueError("invalid settings: " + "; ".join(problems))
+        return self
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes).validated()
+
+
+def _convert(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if "tuple" in kind:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if kind.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if "int" in kind and "None" in kind:
+            return int(raw) if raw else None
+        return raw or None if "None" in kind else raw
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, each naming its environment variable in --help."""
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-").removesuffix("s") if f.metadata["repeat"] else "--" + f.name.replace(
+            "_", "-")
+        env = f"{PREFIX}{f.name.upper()}"
+        default = None if f.default is MISSING else f.default
+        kind = str(f.type)
+        help_text = f"{f.metadata['help']} [env {env}; default {default if not f.metadata['repeat'] else 'none'}]"
+        if f.metadata["repeat"]:
+            parser.add_argument(flag, dest=f.name, action="append", metavar="VALUE", help=help_text)
+        elif kind.startswith("bool"):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            conv: Any = int if kind.startswith("int") else float if kind.startswith("float") else str
+            if "int" in kind and "None" in kind:
+                conv = int
+            parser.add_argument(flag, dest=f.name, type=conv, choices=f.metadata["choices"], default=None,
+                                metavar=None if f.metadata["choices"] else f.name.upper(), help=help_text)
+
+
+def from_arguments(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
+    for name, value in overrides.items():
+        if isinstance(value, list):
+            overrides[name] = tuple(value)
+    return Settings.from_env(environ, **overrides)
