@@ -11,8 +11,8 @@ prompt, seed, output index or parameter digest gives a visibly different picture
   :func:`read_metadata`.
 
 Edit endpoints pass the input image's bytes as ``ImageSpec.source``: the output is that picture
-cover-fitted to the output size with a hue rotation and tint derived from the request, a thin frame and
-the stamp -- visibly the same picture, edited.
+cover-fitted (centre crop) to the output size with a hue rotation and tint derived from the request, a
+thin frame, a marker ring and the stamp -- visibly the same picture, edited.
 
 Nothing here touches the network or the clock; rendering uses only Pillow primitives (no per-pixel
 Python loops), so a 1024x1024 JPEG takes a few tens of milliseconds.
@@ -106,7 +106,7 @@ _PROMPT_EXCERPT_CHARS: Final = 90
 _JPEG_QUALITY: Final = 90
 _WEBP_QUALITY: Final = 85
 _WEBP_METHOD: Final = 2  # 0 (fast) .. 6 (small); 2 keeps a 1024x1024 encode around 50 ms
-_PNG_COMPRESS_LEVEL: Final = 6
+_PNG_COMPRESS_LEVEL: Final = 3  # zlib 3: ~25 % larger than 6 and clearly faster
 _EXIF_IMAGE_DESCRIPTION: Final = 0x010E
 _EXIF_SOFTWARE: Final = 0x0131
 _EXIF_ORIENTATION: Final = 0x0112
@@ -380,7 +380,7 @@ def _background(stream: _Stream, width: int, height: int) -> Image.Image:
 
 
 def _shapes(image: Image.Image, stream: _Stream) -> None:
-    """A hashed composition of translucent ellipses, rectangles, triangles and lines."""
+    """A hashed composition of translucent ellipses, rectangles, triangles and lines, plus a ring."""
     width, height = image.size
     draw = ImageDraw.Draw(image, "RGBA")
     unit = max(1, min(width, height))
@@ -393,7 +393,7 @@ def _shapes(image: Image.Image, stream: _Stream) -> None:
         if kind == 0:
             draw.ellipse(box, fill=fill)
         elif kind == 1:
-            draw.rounded_rectangle(box, radius=min(rx, ry) * 0.3, fill=fill)
+            draw.rectangle(box, fill=fill)
         elif kind == 2:
             angle = stream.between(0, 2 * math.pi)
             points = [
@@ -440,11 +440,11 @@ def _open_source(data: bytes, width: int, height: int) -> Image.Image:
 
 
 def _edit(picture: Image.Image, stream: _Stream) -> Image.Image:
-    """A visible, recognisable edit: hashed hue rotation, a light tint and a frame."""
+    """A visible, recognisable edit: hashed hue rotation (10-20 degrees), a light tint, a frame and a ring."""
     sign = 1 if stream.unit() < 0.5 else -1
-    rotated = picture.convert("RGB", _hue_rotation(sign * stream.between(12, 24)))
+    rotated = picture.convert("RGB", _hue_rotation(sign * stream.between(10, 20)))
     tint = Image.new("RGB", picture.size, stream.color(sat=(0.6, 1.0), val=(0.7, 1.0)))
-    edited = Image.blend(rotated, tint, stream.between(0.06, 0.1))
+    edited = Image.blend(rotated, tint, stream.between(0.05, 0.08))
     width, height = edited.size
     frame = max(1, round(min(width, height) / 128))
     draw = ImageDraw.Draw(edited, "RGBA")
@@ -495,22 +495,22 @@ _Line: TypeAlias = tuple[str, str, bool]
 def _stamp(image: Image.Image, lines: list[_Line], accent: tuple[int, int, int], *, at_top: bool = False) -> None:
     """Draw ``lines`` on a dark translucent panel at the bottom-left (or top-left) corner of the image.
 
-    The font scales with the image's shorter side (about 1/22 of it, at least 10 px); the panel is as
+    The font scales with the image's shorter side (about 1/28 of it, at least 11 px); the panel is as
     wide as the longest line, so short stamps hide little of the picture.
     """
     width, height = image.size
-    font_px = max(10, round(min(width, height) / 22))
+    font_px = max(11, round(min(width, height) / 28))
     font = ImageFont.load_default(size=font_px)
     line_px = round(font_px * 1.2)
     pad = max(2, font_px // 3)
     bar = max(2, font_px // 4)
     left = bar + pad
     draw = ImageDraw.Draw(image, "RGBA")
-    texts = []
+    texts: list[str] = []
     for prefix, body, keep_end in lines:
         room = width - left - pad - draw.textlength(prefix, font=font)
         texts.append(prefix + _fit(draw, _clean(body), font, room, keep_end=keep_end))
-    panel_w = min(width, round(left + pad + max(draw.textlength(t, font=font) for t in texts)))
+    panel_w = min(width, round(left + pad + max((draw.textlength(t, font=font) for t in texts), default=0)))
     panel_h = min(height, pad * 2 + line_px * len(texts))
     top = 0 if at_top else height - panel_h
     draw.rectangle((0, top, panel_w - 1, top + panel_h - 1), fill=(0, 0, 0, 170))
