@@ -123,8 +123,9 @@ def _reason(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
         return "is not a parameter of this model"
     if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
-    return error.message
+        allowed: list[Any] = list(error.validator_value) if isinstance(error.validator_value, list) else []
+        return f"{error.instance!r} is not one of {', '.join(map(str, allowed))}"
+    return str(error.message)
 
 
 @cache

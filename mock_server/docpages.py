@@ -171,21 +171,21 @@ def _header_at(lines: list[str], i: int) -> _Header | None:
     if _FLAT_HEADER_RE.fullmatch(line):
         return _Header("flattened", tuple(_FLAT_COLUMN_RE.findall(line)), i, i + 1)
     if _PIPE_HEADER_RE.fullmatch(line):
-        columns = tuple(_pipe_cells(line))
-        if not set(columns) <= set(COLUMNS):
+        pipe_columns = tuple(_pipe_cells(line))
+        if not set(pipe_columns) <= set(COLUMNS):
             return None
         end = i + 1
         if end < len(lines) and _PIPE_SEPARATOR_RE.fullmatch(lines[end].strip()):
             end += 1
-        return _Header("pipe-table", columns, i, end)
+        return _Header("pipe-table", pipe_columns, i, end)
     if line == "Parameter":
-        columns = ["Parameter"]
+        cell_columns = ["Parameter"]
         j = _next_nonblank(lines, i + 1)
-        while j < len(lines) and lines[j].strip() in COLUMNS and lines[j].strip() not in columns:
-            columns.append(lines[j].strip())
+        while j < len(lines) and lines[j].strip() in COLUMNS and lines[j].strip() not in cell_columns:
+            cell_columns.append(lines[j].strip())
             j = _next_nonblank(lines, j + 1)
-        if len(columns) >= 2 and columns[1] == "Type":
-            return _Header("markdown-cells", tuple(columns), i, j)
+        if len(cell_columns) >= 2 and cell_columns[1] == "Type":
+            return _Header("markdown-cells", tuple(cell_columns), i, j)
     return None
 
 

@@ -117,7 +117,8 @@ def _param_facts(entry: _Merged, version_count: int) -> tuple[Json, Json]:
     facts["enum"] = None if any(e is None for e in enums) else list(dict.fromkeys(v for e in enums for v in e or ()))
     defaults = [p.default for p in params if not _is_sample(p)]
     samples = [p.default for p in params if _is_sample(p) and p.default is not None]
-    if defaults and len(defaults) == len(params) and all(d == defaults[0] for d in defaults) and defaults[0] is not None:
+    agreed = bool(defaults) and len(defaults) == len(params) and all(d == defaults[0] for d in defaults)
+    if agreed and defaults[0] is not None:
         facts["default"] = defaults[0]
     else:
         samples = [d for d in defaults if d is not None] + samples

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -43,19 +41,17 @@ def run_in_thread(app: Starlette | None = None, *, host: str = "127.0.0.1", port
                   settings: Settings | None = None, startup_timeout: float = 15.0) -> RunningServer:
     """Start uvicorn in a daemon thread on a free loopback port and wait (bounded) until it accepts."""
     app = app or create_app(settings)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # uvicorn binds the socket itself: a socket handed over ready-made measured ~44 ms per request on
+    # loopback here (Nagle/delayed-ACK), against ~4 ms when uvicorn creates it.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
-    kwargs: dict[str, Any] = {"sockets": [sock]}
-    thread = threading.Thread(target=server.run, kwargs=kwargs, name=f"wavespeed-mock:{bound_port}", daemon=True)
+    thread = threading.Thread(target=server.run, name="wavespeed-mock", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"wavespeed-mock did not start on {host}:{bound_port}")
+            raise RuntimeError(f"wavespeed-mock did not start on {host}:{port}")
         time.sleep(0.01)  # readiness poll with a deadline, not a wait for state
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
     return RunningServer(app, server, thread, host, bound_port)

@@ -29,14 +29,14 @@ def test_sdk_run_polls_until_completed_and_outputs_decode(live: Live) -> None:
     output = sdk(live).run(T2I, {"prompt": "a lighthouse", "aspect_ratio": "3:2", "num_images": 2},
                            poll_interval=0.01)
 
-    images = [decode(httpx.get(url).content) for url in output["outputs"]]
+    images = [decode(live.http.get(url).content) for url in output["outputs"]]
     assert [(i.size, i.format) for i in images] == [((1248, 832), "JPEG")] * 2
 
 
 def test_sdk_run_in_sync_mode_gets_outputs_from_the_submit(live: Live) -> None:
     output = sdk(live).run(DEV, {"prompt": "x", "size": "640*480", "output_format": "webp"}, enable_sync_mode=True)
 
-    image = decode(httpx.get(output["outputs"][0]).content)
+    image = decode(live.http.get(output["outputs"][0]).content)
     assert (image.size, image.format) == ((640, 480), "WEBP")
     assert len(live.backend.store.list(live.key)) == 1
 
@@ -71,9 +71,9 @@ def test_edit_from_a_data_uri_is_visibly_the_same_picture_and_follows_its_size(l
     source = _fixture_image()
     data_uri = "data:image/png;base64," + base64.b64encode(source).decode()
 
-    edited = decode(httpx.get(live.run_to_end(EDIT, {"prompt": "make it blue", "image": data_uri,
+    edited = decode(live.http.get(live.run_to_end(EDIT, {"prompt": "make it blue", "image": data_uri,
                                                      "seed": 1})["outputs"][0]).content)
-    unrelated = decode(httpx.get(live.run_to_end(EDIT, {"prompt": "make it blue",
+    unrelated = decode(live.http.get(live.run_to_end(EDIT, {"prompt": "make it blue",
                                                         "image": "https://example.com/other.png",
                                                         "seed": 1})["outputs"][0]).content)
 
@@ -90,10 +90,10 @@ def test_edit_of_a_previous_output_derives_from_it(live: Live) -> None:
     prediction = live.backend.store.get(live.key, second["id"])
     assert prediction is not None
     assert any("served by this mock" in note for note in prediction.notes)
-    first = decode(httpx.get(first_url).content)
-    edited = decode(httpx.get(second["outputs"][0]).content)
+    first = decode(live.http.get(first_url).content)
+    edited = decode(live.http.get(second["outputs"][0]).content)
     assert edited.size == first.size
-    assert read_metadata(httpx.get(second["outputs"][0]).content)["prompt"] == "add snow"
+    assert read_metadata(live.http.get(second["outputs"][0]).content)["prompt"] == "add snow"
 
 
 def test_foreign_image_urls_are_never_fetched_and_a_stand_in_is_recorded(
@@ -138,6 +138,6 @@ def test_an_undecodable_data_uri_is_a_400(live: Live) -> None:
 def test_image_metadata_carries_the_stamp_facts(live: Live) -> None:
     data = live.run_to_end(DEV, {"prompt": "metadata please", "seed": 77, "size": "256*256", "output_format": "png"})
 
-    meta = read_metadata(httpx.get(data["outputs"][0]).content)
+    meta = read_metadata(live.http.get(data["outputs"][0]).content)
 
     assert (meta["model"], meta["prompt"], meta["seed"], meta["index"]) == (DEV, "metadata please", 77, 0)

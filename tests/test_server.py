@@ -79,7 +79,7 @@ def test_outputs_download_as_images_of_the_requested_size_and_format(
 ) -> None:
     data = live.run_to_end(T2I, body)
 
-    download = httpx.get(data["outputs"][0])
+    download = live.http.get(data["outputs"][0])
 
     assert download.status_code == 200
     assert download.headers["content-type"] == "image/jpeg"
@@ -91,7 +91,7 @@ def test_outputs_download_as_images_of_the_requested_size_and_format(
 def test_dev_outputs_follow_size_and_output_format(live: Live, fmt: str, mime: str, pil: str) -> None:
     data = live.run_to_end(DEV, {"prompt": "p", "size": "512*384", "output_format": fmt, "seed": 3})
 
-    download = httpx.get(data["outputs"][0])
+    download = live.http.get(data["outputs"][0])
 
     assert download.headers["content-type"] == mime
     image = decode(download.content)
@@ -101,18 +101,18 @@ def test_dev_outputs_follow_size_and_output_format(live: Live, fmt: str, mime: s
 def test_num_images_gives_distinct_outputs(live: Live) -> None:
     data = live.run_to_end(T2I, {"prompt": "p", "num_images": 3, "seed": 5})
 
-    blobs = [httpx.get(url).content for url in data["outputs"]]
+    blobs = [live.http.get(url).content for url in data["outputs"]]
 
     assert len(set(blobs)) == 3
 
 
 def test_same_model_parameters_prompt_and_seed_give_byte_identical_images(live: Live) -> None:
     body = {"prompt": "same", "seed": 42, "size": "320*256"}
-    first = httpx.get(live.run_to_end(DEV, body)["outputs"][0]).content
+    first = live.http.get(live.run_to_end(DEV, body)["outputs"][0]).content
     hits_before = live.backend.images.hits
 
-    again = httpx.get(live.run_to_end(DEV, body)["outputs"][0]).content
-    other_seed = httpx.get(live.run_to_end(DEV, {**body, "seed": 43})["outputs"][0]).content
+    again = live.http.get(live.run_to_end(DEV, body)["outputs"][0]).content
+    other_seed = live.http.get(live.run_to_end(DEV, {**body, "seed": 43})["outputs"][0]).content
 
     assert again == first
     assert other_seed != first
@@ -295,7 +295,7 @@ def test_webhook_with_base64_is_rejected_with_the_documented_body(live: Live, ca
 
 
 def test_openapi_document_is_served(live: Live) -> None:
-    document = httpx.get(f"{live.base_url}/openapi.json").json()
+    document = live.http.get("/openapi.json").json()
 
     assert document["openapi"].startswith("3.1")
     assert f"/api/v3/{T2I}" in document["paths"]
