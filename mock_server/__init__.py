@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from mock_server.app import create_app
-from mock_server.settings import Settings
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Settings", "__version__", "create_app"]
+__all__ = ["FakeWaveSpeed", "Settings", "__version__", "create_app"]
+
+if TYPE_CHECKING:
+    from mock_server.app import create_app
+    from mock_server.control import FakeWaveSpeed
+    from mock_server.settings import Settings
+
+_EXPORTS = {"create_app": "mock_server.app", "FakeWaveSpeed": "mock_server.control", "Settings": "mock_server.settings"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the pytest plugin imports this package in every test session of a client project, and the app
+    # (starlette, jsonschema, Pillow) should load only when a test actually asks for the fake.
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'mock_server' has no attribute {name!r}")

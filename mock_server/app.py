@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
-from mock_server import routes
+from mock_server import account, control, routes, uploads, webhooks
 from mock_server.backend import Backend
 from mock_server.catalog import Catalog, default_catalog
 from mock_server.clock import Clock
 from mock_server.errors import ApiError, render_api_error, render_http_exception, render_unexpected
+from mock_server.faults import FaultMiddleware, Faults
+from mock_server.journal import Journal, JournalMiddleware
 from mock_server.settings import Settings
+
+RAW_SEND = "wavespeed_mock.raw_send"
+
+
+class MockApp(Starlette):
+    """Starlette, plus the server's own ``send`` in the scope: fault injection needs the real connection to
+    reset it or cut a body short, which the wrapped ``send`` inside the middleware stack cannot do."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("extensions", {})
+        scope["extensions"] = {**(scope["extensions"] or {}), RAW_SEND: {"send": send}}
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None,
-               clock: Clock | None = None) -> Starlette:
+               clock: Clock | None = None) -> MockApp:
     """Build a fake WaveSpeed server.
 
     Args:
@@ -27,13 +48,34 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     """
     settings = settings or Settings.from_env()
     backend = Backend(settings, catalog or default_catalog(), clock)
+    journal = Journal(settings.journal_cap)
+    faults = Faults(settings.seed)
+    # `app` is bound below; the dispatcher reads its loop and journal only once the server runs.
+    dispatcher = webhooks.WebhookDispatcher(settings, backend, app_state=lambda: app.state)
+    state: dict[str, Any] = {
+        "backend": backend,
+        "settings": settings,
+        "journal": journal,
+        "faults": faults,
+        "uploads": uploads.Uploads(backend),
+        "webhooks": dispatcher,
+        "accounts": account.Accounts(settings, backend),
+        "on_submit": [dispatcher.watch],  # routes.submit calls these with each new prediction
+    }
+    # The journal sits outside the faults, so it records injected statuses and cut connections too.
+    middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=faults)]
+    extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Work started from other threads (a test advancing a prediction) is handed to this loop.
+        app.state.loop = asyncio.get_running_loop()
         yield
+        app.state.loop = None
 
-    app = Starlette(
-        routes=routes.routes,
+    app = MockApp(
+        routes=[*extra_routes, *routes.routes],
+        middleware=middleware,
         exception_handlers={
             ApiError: render_api_error,
             HTTPException: render_http_exception,
@@ -41,6 +83,22 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         },
         lifespan=lifespan,
     )
-    app.state.backend = backend
-    app.state.settings = settings
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    app.state.loop = None
+    app.state.controller = control.Controller(app.state)
+    if settings.scenario:
+        _apply_scenario_file(app.state.controller, settings.scenario)
     return app
+
+
+def _apply_scenario_file(controller: control.Controller, path: str) -> None:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("the scenario file must hold one JSON object")
+        controller.apply_scenario(**document)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"scenario file {path}: {exc}") from None
+    except ApiError as exc:
+        raise ValueError(f"scenario file {path}: {exc.message}") from None

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,7 @@ class Backend:
         self.store = MemoryStore()
         self.scenario = Scenario()
         self.blobs = Blobs()
+        self.upload_keys: dict[str, str] = {}  # upload ticket token → content key of its bytes (uploads.py)
         self.images = images.ImageCache(settings.image_cache_bytes)
         self.rng = random.Random(settings.seed)
         self._sources: dict[str, InputImage] = {}  # prediction id → its resolved input image
@@ -94,7 +96,7 @@ class Backend:
                webhook: str | None = None, source: InputImage | None = None) -> Prediction:
         prompt = str(body.get("prompt", ""))
         outcome = self.scenario.take(tenant, endpoint.model, prompt)
-        behaviour = self.scenario.behaviour_for(endpoint.model)
+        behaviour = self.scenario.behaviour_for(endpoint.model, tenant)
         queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
         if outcome.latency is not None:
             run = outcome.latency
@@ -136,12 +138,15 @@ class Backend:
             if poll:
                 prediction.polls += 1
             self._observe(prediction)
+            if poll:
+                # Wall time, not the fake clock: polling audits judge the client's real pacing.
+                prediction.poll_log.append((time.time(), prediction.status))
             return prediction
 
     def advance(self, tenant: str | None, prediction_id: str, steps: int = 1) -> Prediction:
         """Move one prediction ``steps`` lifecycle steps forward (a stuck one stays processing)."""
         with self.store.locked():
-            prediction = self._find(tenant, prediction_id)
+            prediction = self.find(tenant, prediction_id)
             now = self.clock.now()
             prediction.forced_stage = min(2, prediction.stage(now) + steps)
             self._observe(prediction)
@@ -155,7 +160,7 @@ class Backend:
 
     def tick(self) -> list[Prediction]:
         """Finish every time-progressed prediction whose moment has come; returns those that finished."""
-        finished = []
+        finished: list[Prediction] = []
         with self.store.locked():
             for prediction in self.store.list():
                 if not prediction.terminal and prediction.due_at() is not None:
@@ -164,11 +169,15 @@ class Backend:
                         finished.append(prediction)
         return finished
 
-    def _find(self, tenant: str | None, prediction_id: str) -> Prediction:
+    def find(self, tenant: str | None, prediction_id: str) -> Prediction:
         prediction = self.store.find(prediction_id) if tenant is None else self.store.get(tenant, prediction_id)
         if prediction is None:
             raise NotFound(f"Prediction {prediction_id} not found")
         return prediction
+
+    def refresh(self, prediction: Prediction) -> None:
+        """Bring a prediction's cached status up to date (call with the store locked)."""
+        self._observe(prediction)
 
     def _observe(self, prediction: Prediction) -> None:
         if prediction.terminal:
@@ -244,8 +253,9 @@ class Backend:
                 return self.output(segments[2], int(index), ext).data
             except (NotFound, ValueError):
                 return None
-        if len(segments) == 3 and segments[:2] == ["media", "uploads"]:
-            blob = self.blobs.get(segments[2].partition(".")[0])
+        if len(segments) in (3, 4) and segments[:2] == ["media", "uploads"]:
+            key = segments[2].partition(".")[0]
+            blob = self.blobs.get(self.upload_keys.get(key, key))
             return blob.data if blob else None
         return None
 

@@ -76,6 +76,7 @@ class Prediction:
     outputs: list[str] = field(default_factory=list)  # output paths (or base64 strings) once completed
     nsfw: list[bool] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
+    poll_log: list[tuple[float, str]] = field(default_factory=list)  # (wall time, status answered) per poll
 
     @property
     def terminal(self) -> bool:

@@ -81,6 +81,8 @@ async def submit(request: Request) -> Response:
     prediction = backend.submit(tenant, endpoint, body, base_url=base_url(request), webhook=webhook, source=source)
     if failure is not None:
         prediction.outcome = failure
+    for on_submit in getattr(request.app.state, "on_submit", ()):  # e.g. webhook timers (webhooks.py)
+        on_submit(prediction)
     if body.get("enable_sync_mode"):
         timed_out = await wait_sync(backend, prediction)
         return envelope(prediction.view(base_url(request), sync_timeout=timed_out))

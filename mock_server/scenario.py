@@ -82,6 +82,8 @@ class ModelBehaviour:
 class Scenario:
     rules: list[Rule] = field(default_factory=list)
     behaviour: dict[str, ModelBehaviour] = field(default_factory=dict)  # by model; "*" for all
+    # By (tenant, model): one test's progression must not reach tests running beside it on the same server.
+    tenant_behaviour: dict[tuple[str, str], ModelBehaviour] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def enqueue(self, outcome: Outcome, *, model: str | None = None, prompt_contains: str | None = None,
@@ -103,20 +105,26 @@ class Scenario:
                     return rule.outcome
         return Outcome()
 
-    def set_behaviour(self, model: str, **changes: Any) -> None:
+    def set_behaviour(self, model: str, tenant: str | None = None, **changes: Any) -> None:
         with self._lock:
-            current = self.behaviour.setdefault(model, ModelBehaviour())
+            if tenant is None:
+                current = self.behaviour.setdefault(model, ModelBehaviour())
+            else:
+                current = self.tenant_behaviour.setdefault((tenant, model), ModelBehaviour())
             for key, value in changes.items():
                 setattr(current, key, value)
 
-    def behaviour_for(self, model: str) -> ModelBehaviour:
+    def behaviour_for(self, model: str, tenant: str | None = None) -> ModelBehaviour:
+        """Each field from the most specific layer that sets it: tenant+model, tenant, model, "*"."""
         with self._lock:
-            specific = self.behaviour.get(model, ModelBehaviour())
-            general = self.behaviour.get("*", ModelBehaviour())
+            layers = [self.behaviour.get(model), self.behaviour.get("*")]
+            if tenant is not None:
+                layers[:0] = [self.tenant_behaviour.get((tenant, model)), self.tenant_behaviour.get((tenant, "*"))]
+            found = [layer for layer in layers if layer is not None]
             return ModelBehaviour(
-                progression=specific.progression or general.progression,
-                poll_every=specific.poll_every or general.poll_every,
-                latency=specific.latency or general.latency,
+                progression=next((b.progression for b in found if b.progression is not None), None),
+                poll_every=next((b.poll_every for b in found if b.poll_every is not None), None),
+                latency=next((b.latency for b in found if b.latency is not None), None),
             )
 
     def reset(self, tenant: str | None = None) -> None:
@@ -124,5 +132,7 @@ class Scenario:
             if tenant is None:
                 self.rules.clear()
                 self.behaviour.clear()
+                self.tenant_behaviour.clear()
             else:
+                self.tenant_behaviour = {k: v for k, v in self.tenant_behaviour.items() if k[0] != tenant}
                 self.rules = [r for r in self.rules if r.tenant != tenant]

@@ -25,7 +25,8 @@ class Settings:
 
     host: str = _opt("interface to listen on", default="127.0.0.1")
     port: int = _opt("TCP port (0 picks a free one)", default=8000)
-    api_keys: tuple[str, ...] = _opt("accept only these API keys (repeatable); by default any non-empty key", repeat=True)
+    api_keys: tuple[str, ...] = _opt("accept only these API keys (repeatable); by default any non-empty key",
+                                     repeat=True)
     progression: str = _opt(
         "how predictions advance: time (realistic latency), polls (every N polls), manual (only when told)",
         choices=PROGRESSIONS, default="time")
@@ -45,14 +46,23 @@ class Settings:
     webhook_allow: tuple[str, ...] = _opt(
         "hosts that may receive webhook deliveries (repeatable); default: loopback only", repeat=True)
     webhook_secret: str | None = _opt("webhook signing secret (whsec_...); default: random per server", default=None)
+    webhook_retry_base: float = _opt("seconds before the first webhook retry; doubled for each further retry",
+                                     default=1.0)
+    webhook_timeout: float = _opt("seconds a webhook receiver may take to answer before the attempt counts as failed",
+                                  default=10.0)
+    starting_balance: float = _opt("balance in USD every API key starts with; completed predictions are charged",
+                                   default=10.0)
     scenario: str | None = _opt("JSON scenario file applied at start-up (outcomes, faults, latency)", default=None)
     seed: int | None = _opt("seed ids and randomness for reproducible runs", default=None)
     log_level: str = _opt("uvicorn log level", choices=("critical", "error", "warning", "info", "debug"),
                           default="info")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = PREFIX, **overrides: Any) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = PREFIX,
+                 overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Settings from ``environ`` (default: the process environment), then ``overrides`` (e.g. flags)."""
         environ = os.environ if environ is None else environ
+        overrides = overrides or {}
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = environ.get(prefix + f.name.upper())
@@ -69,6 +79,8 @@ class Settings:
             problems.append("poll_every must be at least 1")
         if self.latency_scale < 0 or self.sync_timeout < 0:
             problems.append("latency_scale and sync_timeout must not be negative")
+        if self.webhook_retry_base < 0 or self.webhook_timeout <= 0:
+            problems.append("webhook_retry_base must not be negative and webhook_timeout must be positive")
         if self.journal_cap < 1 or self.upload_max_bytes < 1:
             problems.append("journal_cap and upload_max_bytes must be positive")
         if self.unknown_fields not in ("accept", "reject"):
@@ -129,4 +141,4 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str] | None =
     for name, value in overrides.items():
         if isinstance(value, list):
             overrides[name] = tuple(value)
-    return Settings.from_env(environ, **overrides)
+    return Settings.from_env(environ, overrides=overrides)

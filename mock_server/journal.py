@@ -1,0 +1,340 @@
+"""The request journal: a bounded, thread-safe record of every request the fake answered, for test assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Kind = Literal["api", "media", "webhook", "other"]
+Query = dict[str, str | list[str]]
+
+TEXT_LIMIT = 64 * 1024
+# JSON bodies may carry data-URI images; up to this size they are kept decoded, beyond it as truncated text.
+JSON_LIMIT = 1024 * 1024
+# A small unread body is normally in the socket buffer already; a client still sending is not waited for long.
+UNREAD_BODY_WAIT = 2.0
+UNRECORDED_PREFIXES = ("/_mock/", "/openapi.json")
+REDACTED_HEADERS = ("authorization", "proxy-authorization")
+BINARY_TYPES = ("multipart/", "application/octet-stream", "image/", "audio/", "video/", "application/zip")
+# FaultMiddleware leaves a note here so the journal can say why a request was cut or answered with an error.
+FAULT_NOTE = "wavespeed_mock.fault"
+# The journal's "record this request now", for FaultMiddleware to call before it cuts a connection.
+JOURNAL_FLUSH = "wavespeed_mock.journal_flush"
+
+
+@dataclass
+class JournalEntry:
+    """One request (or one outgoing webhook delivery) as the fake saw it."""
+
+    method: str
+    path: str
+    query: Query | str
+    headers: dict[str, str]
+    body: Any
+    status: int | None
+    latency_ms: float
+    tenant: str | None
+    kind: Kind
+    note: str | None = None
+    time: float = 0.0
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Journal:
+    """Bounded and thread-safe: the app's event loop records while test threads read."""
+
+    def __init__(self, cap: int) -> None:
+        _check_cap(cap)
+        self._lock = threading.Lock()
+        self._entries: deque[JournalEntry] = deque(maxlen=cap)
+        self._seq = 0
+        self.dropped = 0
+
+    @property
+    def cap(self) -> int:
+        maxlen = self._entries.maxlen
+        assert maxlen is not None
+        return maxlen
+
+    @cap.setter
+    def cap(self, cap: int) -> None:
+        _check_cap(cap)
+        with self._lock:
+            kept = list(self._entries)[-cap:]
+            self.dropped += len(self._entries) - len(kept)
+            self._entries = deque(kept, maxlen=cap)
+
+    def record(self, entry: JournalEntry) -> JournalEntry:
+        """Append ``entry``, numbering it; when full, the oldest entry is dropped and counted."""
+        with self._lock:
+            self._seq += 1
+            entry.seq = self._seq
+            if not entry.time:
+                entry.time = time.time()
+            if len(self._entries) == self._entries.maxlen:
+                self.dropped += 1
+            self._entries.append(entry)
+        return entry
+
+    def record_delivery(self, url: str, status: int | None, body: bytes, headers: dict[str, str],
+                        latency_ms: float, tenant: str | None, note: str | None = None) -> JournalEntry:
+        """Record an outgoing webhook POST (used by the webhook sender)."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        return self.record(JournalEntry(
+            method="POST", path=url, query={}, headers=redact(lowered.items()),
+            body=decode_body(body, len(body), lowered.get("content-type", "")), status=status,
+            latency_ms=latency_ms, tenant=tenant, kind="webhook", note=note, time=time.time()))
+
+    def entries(self, tenant: str | None = None, **match: Any) -> list[JournalEntry]:
+        """Entries oldest first, optionally filtered as :meth:`find` does."""
+        return self.find(tenant=tenant, **match)
+
+    def find(self, method: str | None = None, path: str | None = None, status: int | None = None,
+             tenant: str | None = None, kind: Kind | None = None,
+             body_contains: str | None = None) -> list[JournalEntry]:
+        """Entries matching every given filter, oldest first. ``path`` is exact or an fnmatch glob."""
+        with self._lock:
+            snapshot = list(self._entries)
+        return [e for e in snapshot
+                if (method is None or e.method == method.upper())
+                and (path is None or e.path == path or fnmatch.fnmatchcase(e.path, path))
+                and (status is None or e.status == status)
+                and (tenant is None or e.tenant == tenant)
+                and (kind is None or e.kind == kind)
+                and (body_contains is None or body_contains in _body_text(e.body))]
+
+    def count(self, method: str | None = None, path: str | None = None, status: int | None = None,
+              tenant: str | None = None, kind: Kind | None = None, body_contains: str | None = None) -> int:
+        return len(self.find(method, path, status, tenant, kind, body_contains))
+
+    def unmatched(self, tenant: str | None = None) -> list[JournalEntry]:
+        """Requests no route answered: what a client called that the fake does not know."""
+        return self.find(status=404, tenant=tenant)
+
+    def clear(self, tenant: str | None = None) -> None:
+        with self._lock:
+            if tenant is None:
+                self._entries.clear()
+            else:
+                kept = [e for e in self._entries if e.tenant != tenant]
+                self._entries = deque(kept, maxlen=self._entries.maxlen)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+def _check_cap(cap: int) -> None:
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise ValueError(f"journal cap must be a positive integer, got {cap!r}")
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    return body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+
+
+def redact(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Lower-case names, repeated headers joined; credentials replaced so a journal dump never leaks a key."""
+    result: dict[str, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        if name in REDACTED_HEADERS:
+            scheme, _, secret = value.partition(" ")
+            value = f"{scheme} ***" if secret else "***"
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
+def decode_body(captured: bytes, total: int, content_type: str) -> Any:
+    """JSON decoded, else text up to 64 KiB, else ``"<N bytes binary>"``; None for no body."""
+    if total == 0:
+        return None
+    content_type = content_type.lower()
+    if any(content_type.startswith(prefix) for prefix in BINARY_TYPES):
+        return f"<{total} bytes binary>"
+    if total == len(captured) and ("json" in content_type or captured.lstrip()[:1] in (b"{", b"[")):
+        try:
+            return json.loads(captured)
+        except ValueError:
+            pass
+    head = captured[:TEXT_LIMIT]
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if total > len(head) and exc.reason == "unexpected end of data":  # a character cut at the limit
+            return head[:exc.start].decode("utf-8")
+        return f"<{total} bytes binary>"
+
+
+async def flush_journal(scope: Scope) -> None:
+    """Record the request now, before the client can notice it was cut (no-op without a journal)."""
+    flush = (scope.get("extensions") or {}).get(JOURNAL_FLUSH)
+    if callable(flush):
+        await flush()
+
+
+def bearer_tenant(scope: Scope) -> str | None:
+    """The Bearer key of a request, as routes.authenticate reads it; None when absent or not Bearer."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, key = value.decode("latin-1").partition(" ")
+            key = key.strip()
+            return key if scheme.lower() == "bearer" and key else None
+    return None
+
+
+def declared_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+def kind_of(path: str) -> Kind:
+    if path.startswith("/api/"):
+        return "api"
+    if path.startswith("/media/"):
+        return "media"
+    return "other"
+
+
+def parse_query(raw: bytes) -> Query:
+    query: Query = {}
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        previous = query.get(name)
+        if previous is None:
+            query[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            query[name] = [previous, value]
+    return query
+
+
+class _Capture:
+    """What one request sent and got back, filled in by the wrapped receive and send."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.body = bytearray()
+        self.total = 0
+        self.request_done = False
+        self.app_reads = False
+        self.replay: list[Message] = []
+        self.status: int | None = None
+        self.complete = False
+
+    def on_receive(self, message: Message) -> None:
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.request_done = True
+        if message["type"] == "http.request":
+            chunk: bytes = message.get("body", b"")
+            self.total += len(chunk)
+            room = self.limit - len(self.body)
+            if room > 0:
+                self.body += chunk[:room]
+
+    async def read_unread_body(self, receive: Receive, declared: int | None) -> None:
+        """Read a body the app never asked for (a 404 or a fault answered first), replayed if it asks later.
+        Only small declared bodies (a rejected huge upload is not read just for the journal), and never once
+        the app reads itself: two readers of one connection would wait for each other."""
+        if self.app_reads or self.request_done or declared is None or not 0 < declared <= JSON_LIMIT:
+            return
+
+        async def drain() -> None:
+            while not self.request_done:
+                message = await receive()
+                self.on_receive(message)
+                self.replay.append(message)
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(drain(), UNREAD_BODY_WAIT)
+
+    def on_send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.complete = True
+
+
+class JournalMiddleware:
+    """Pure ASGI so streamed responses stay streamed. The body is seen as the app reads it; a small body the app
+    left unread is read when the response starts and replayed to the app should it ask later."""
+
+    def __init__(self, app: ASGIApp, journal: Journal) -> None:
+        self.app = app
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(UNRECORDED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        headers = redact((n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"])
+        content_type = headers.get("content-type", "")
+        capture = _Capture(JSON_LIMIT if "json" in content_type.lower() else TEXT_LIMIT)
+        started_at, started = time.time(), time.perf_counter()
+        recorded = False
+
+        def record(error: Exception | None = None) -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            status = capture.status if capture.complete else None
+            fault = (scope.get("extensions") or {}).get(FAULT_NOTE)
+            note = fault if isinstance(fault, str) else None
+            if error is not None and capture.status is None:
+                # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
+                status, note = 500, note or f"unhandled {type(error).__name__}"
+            self.journal.record(JournalEntry(
+                method=scope["method"], path=path, query=parse_query(scope.get("query_string", b"")),
+                headers=headers, body=decode_body(bytes(capture.body), capture.total, content_type),
+                status=status, latency_ms=(time.perf_counter() - started) * 1000, tenant=bearer_tenant(scope),
+                kind=kind_of(path), note=note, time=started_at))
+
+        async def journal_receive() -> Message:
+            capture.app_reads = True
+            if capture.replay:
+                return capture.replay.pop(0)
+            message = await receive()
+            capture.on_receive(message)
+            return message
+
+        async def journal_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await capture.read_unread_body(receive, declared_length(headers))
+            capture.on_send(message)
+            if capture.complete:
+                # Before the last byte leaves: a client that has its answer must find the entry already there.
+                record()
+            await send(message)
+
+        async def flush() -> None:
+            await capture.read_unread_body(receive, declared_length(headers))
+            record()
+
+        if scope.get("extensions") is None:
+            scope["extensions"] = {}
+        scope["extensions"][JOURNAL_FLUSH] = flush
+        try:
+            await self.app(scope, journal_receive, journal_send)
+        except Exception as exc:
+            record(exc)
+            raise
+        finally:
+            record()

@@ -1,0 +1,198 @@
+"""pytest plugin: an offline fake WaveSpeedAI API for a client project's tests, one tenant per test (xdist-safe).
+
+Loaded through the ``pytest11`` entry point. Fixtures: ``wavespeed_server`` (session, uvicorn on loopback),
+``wavespeed`` (a tenant handle on it), ``wavespeed_asgi`` (in-process, no socket), ``wavespeed_env`` (the
+environment and the SDK's module config point at the fake), ``wavespeed_examples``. Marker: ``wavespeed(...)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import secrets
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from mock_server import fixtures_data
+from mock_server.app import create_app
+from mock_server.assertions import TenantHandle
+from mock_server.control import Controller
+from mock_server.inprocess import ASGIFake, InProcessServer
+from mock_server.server import RunningServer, run_in_thread
+from mock_server.settings import PROGRESSIONS, Settings
+
+FIXTURES = ("wavespeed", "wavespeed_asgi", "wavespeed_env")
+AUDIT_OPTIONS = tuple(p for p in inspect.signature(TenantHandle.audit_polling).parameters if p != "self")
+# The marker takes exactly TenantHandle.configure's options, plus the teardown audit.
+MARKER_OPTIONS = (*(p for p in inspect.signature(TenantHandle.configure).parameters if p != "self"), "audit")
+# (ini name, type, default, help); each is also a --wavespeed-... flag, which wins over the ini value.
+OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
+    ("wavespeed_progression", str, "polls", f"how predictions advance: {', '.join(PROGRESSIONS)}"),
+    ("wavespeed_poll_every", int, 1, "with progression polls: polls per lifecycle step"),
+    ("wavespeed_latency_scale", float, 1.0, "with progression time: multiply each model's latency (0 = instant)"),
+    ("wavespeed_audit", bool, False, "audit each tenant's polling at teardown (only of tests that passed)"),
+    ("wavespeed_min_poll_interval", float, 0.0, "seconds the teardown audit requires between two polls"),
+)
+SETTINGS = pytest.StashKey[Settings]()
+AUDIT = pytest.StashKey[tuple[bool, dict[str, Any]]]()  # (audit every test?, default audit options)
+CALL_PASSED = pytest.StashKey[bool]()
+
+
+# --- the marker ----------------------------------------------------------------------------------------------
+
+
+def _marker_options(item: pytest.Item) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for marker in reversed(list(item.iter_markers("wavespeed"))):  # module, then class, then function wins
+        if marker.args:
+            pytest.fail(f"@pytest.mark.wavespeed takes keyword options only ({', '.join(MARKER_OPTIONS)}), "
+                        f"got positional {marker.args!r}", pytrace=False)
+        options.update(marker.kwargs)
+    unknown = sorted(set(options) - set(MARKER_OPTIONS))
+    if unknown:
+        pytest.fail(f"@pytest.mark.wavespeed: unknown option(s) {', '.join(unknown)}; "
+                    f"allowed: {', '.join(MARKER_OPTIONS)}", pytrace=False)
+    return options
+
+
+def _audit_options(config: pytest.Config, options: dict[str, Any]) -> dict[str, Any] | None:
+    every_test, defaults = config.stash[AUDIT]
+    audit = options.get("audit", every_test)
+    if audit is False or audit is None:
+        return None
+    if audit is True:
+        return dict(defaults)
+    unknown = sorted(set(audit) - set(AUDIT_OPTIONS)) if isinstance(audit, dict) else [repr(audit)]
+    if unknown:
+        pytest.fail(f"@pytest.mark.wavespeed(audit=...) takes true/false or a dict; unknown: {', '.join(unknown)}; "
+                    f"allowed keys: {', '.join(AUDIT_OPTIONS)}", pytrace=False)
+    return {**defaults, **audit}
+
+
+@contextmanager
+def _tenant(request: pytest.FixtureRequest, base_url: str, controller: Controller) -> Iterator[TenantHandle]:
+    handle = TenantHandle(base_url, f"ws-test-{secrets.token_hex(12)}", controller=controller)
+    options = _marker_options(request.node)
+    audit = _audit_options(request.config, options)
+    try:
+        try:
+            handle.configure(**{k: v for k, v in options.items() if k != "audit"})
+        except ValueError as exc:
+            pytest.fail(f"@pytest.mark.wavespeed option {exc}", pytrace=False)
+        yield handle
+        if audit is not None and request.node.stash.get(CALL_PASSED, False):
+            handle.audit_polling(**audit)
+    finally:
+        handle.reset()
+        if "seed" in options:
+            handle.seed(None)
+
+
+# --- hooks ----------------------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wavespeed", "fake WaveSpeedAI API (wavespeed-mock)")
+    for name, kind, default, text in OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            parser.addini(name, text, type="bool", default=default)
+            group.addoption(flag, dest=name, action="store_true", default=None, help=f"{text} [ini {name}]")
+        else:
+            parser.addini(name, text, default=str(default))
+            metavar = None if kind is str else "N" if kind is int else "FACTOR" if "scale" in name else "SECONDS"
+            group.addoption(flag, dest=name, type=kind, default=None, help=f"{text} [ini {name}; default {default}]",
+                            choices=PROGRESSIONS if kind is str else None, metavar=metavar)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"wavespeed({', '.join(MARKER_OPTIONS)}): configure this test's tenant "
+                            "on the fake WaveSpeedAI API (mock_server.pytest_plugin)")
+    values: dict[str, Any] = {}
+    for name, kind, _, _ in OPTIONS:
+        value = config.getoption(name)
+        value = config.getini(name) if value is None else value
+        try:
+            values[name.removeprefix("wavespeed_")] = value if kind is bool else kind(value)
+        except ValueError:
+            raise pytest.UsageError(f"{name} = {value!r} is not a valid {kind.__name__}") from None
+    try:
+        config.stash[SETTINGS] = Settings(port=0, log_level="warning", progression=values["progression"],
+                                          poll_every=values["poll_every"],
+                                          latency_scale=values["latency_scale"]).validated()
+    except ValueError as exc:
+        raise pytest.UsageError(f"wavespeed options: {exc}") from None
+    config.stash[AUDIT] = (values["audit"], {"min_interval": values["min_poll_interval"] or None})
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("wavespeed") and not set(getattr(item, "fixturenames", ())) & set(FIXTURES):
+        pytest.fail(f"@pytest.mark.wavespeed on {item.name} does nothing without one of the fixtures "
+                    f"{', '.join(FIXTURES)}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_PASSED] = report.passed  # teardown audits must not bury the test's own failure
+    return report
+
+
+# --- fixtures -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wavespeed_server(pytestconfig: pytest.Config) -> Iterator[RunningServer]:
+    """The session's fake WaveSpeedAI server: uvicorn on a free loopback port (one per xdist worker)."""
+    running = run_in_thread(create_app(pytestconfig.stash[SETTINGS]))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def wavespeed(request: pytest.FixtureRequest, wavespeed_server: RunningServer) -> Iterator[TenantHandle]:
+    """A fresh tenant (random API key) on the session's fake: ``base_url``, ``api_key``, ``sdk()``, control and
+    assertion helpers. Configured by ``@pytest.mark.wavespeed(...)``; reset at teardown."""
+    with _tenant(request, wavespeed_server.base_url, wavespeed_server.app.state.controller) as handle:
+        yield handle
+
+
+@pytest.fixture
+def wavespeed_asgi(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[ASGIFake]:
+    """A fresh in-process fake (no socket): ``transport`` / ``sync_transport`` for httpx, ``client()``,
+    ``async_client()``, ``base_url`` and the tenant ``handle``. Its lifespan runs until teardown."""
+    app = create_app(pytestconfig.stash[SETTINGS])
+    server = InProcessServer(app)
+    try:
+        with _tenant(request, server.base_url, app.state.controller) as handle:
+            yield ASGIFake(server, handle)
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> TenantHandle:
+    """The ``wavespeed`` handle, with WAVESPEED_API_KEY / WAVESPEED_BASE_URL set and the official SDK's module
+    config pointed at the fake, so ``wavespeed.run(...)`` works unmodified."""
+    for name, value in wavespeed.env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        sdk = importlib.import_module("wavespeed")
+    except ImportError:
+        return wavespeed
+    monkeypatch.setattr(sdk.config.api, "api_key", wavespeed.api_key)
+    monkeypatch.setattr(sdk.config.api, "base_url", wavespeed.base_url)
+    # wavespeed.run() keeps the Client it built from the config on first use; have it build a fresh one.
+    monkeypatch.setattr(sdk.api, "_default_client", None, raising=False)
+    return wavespeed
+
+
+@pytest.fixture
+def wavespeed_examples() -> dict[str, dict[str, Any]]:
+    """A valid example request body per model (fresh copies), from the shipped ``fixtures/examples``."""
+    return fixtures_data.examples()

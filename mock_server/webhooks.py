@@ -1,0 +1,355 @@
+"""Webhook deliveries: when a prediction submitted with ``?webhook=URL`` ends, its bare prediction object is POSTed
+to the URL, signed as the docs describe (reference §5), retried, and optionally delivered adversarially.
+
+Delivery runs on the server's event loop; ``Backend.on_terminal`` may fire on any thread, so events are handed
+over with ``call_soon_threadsafe``. Only loopback hosts (plus ``--webhook-allow``) are ever contacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import secrets
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mock_server.backend import Backend
+from mock_server.jobs import Prediction
+from mock_server.routes import authenticate, envelope
+from mock_server.settings import Settings
+
+SIGNATURE_VERSION = "v3"
+SECRET_PREFIX = "whsec_"
+MAX_ATTEMPTS = 4  # the first try plus the documented "up to 3" retries
+EVENT_ID_LENGTH = 25  # the docs' sample webhook-id is the first 25 hex digits of its task id
+BLOCKED = "blocked: host not in the webhook allowlist"
+_BAD_KEY = "not-the-account-secret"
+
+Epoch = tuple[int, int]  # (resets of everything, resets of the tenant) when an event was accepted
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """``v3,<hex HMAC-SHA256>`` over ``{id}.{timestamp}.{body}``, keyed by the secret without ``whsec_`` as text."""
+    key = secret.removeprefix(SECRET_PREFIX).encode()
+    digest = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION},{digest}"
+
+
+def new_secret(seed: int | None = None) -> str:
+    raw = secrets.token_bytes(32) if seed is None else random.Random(f"webhook-secret:{seed}").randbytes(32)
+    return SECRET_PREFIX + base64.b64encode(raw).decode()
+
+
+def payload(prediction: Prediction) -> bytes:
+    """The bare prediction object (no envelope) with its input, links for the base URL it was submitted on."""
+    view = prediction.view(prediction.base_url)
+    body = {"id": view.pop("id"), "model": view.pop("model"), "input": prediction.input, **view}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Adversary:
+    """How deliveries misbehave, for testing receivers. See ``WebhookDispatcher.configure``."""
+
+    delay: float = 0.0
+    duplicate: bool = False
+    out_of_order: bool = False
+    bad_signature: bool = False
+    hold_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    prediction_id: str
+    prediction_status: str
+    tenant: str
+    url: str
+    body: bytes
+
+
+class WebhookDispatcher:
+    """Signs and sends webhook events; keeps a record of every attempt.
+
+    Args:
+        settings: secret, allowlist, retry backoff base and timeout.
+        backend: the dispatcher listens to its ``on_terminal``.
+        app_state: returns the app's ``state`` once it serves (its ``loop``; its ``journal`` if there is one).
+    """
+
+    def __init__(self, settings: Settings, backend: Backend, app_state: Callable[[], Any] | None = None) -> None:
+        self.settings = settings
+        self.backend = backend
+        secret = settings.webhook_secret or new_secret(settings.seed)
+        self.secret = secret if secret.startswith(SECRET_PREFIX) else SECRET_PREFIX + secret
+        self._app_state = app_state
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Condition()
+        self._pending = 0
+        self._records: deque[tuple[str, dict[str, Any]]] = deque(maxlen=settings.journal_cap)
+        self._adversaries: dict[str | None, Adversary] = {}
+        self._held: dict[str, list[tuple[Event, Epoch]]] = {}  # out-of-order mode, by tenant; loop only
+        self._hold_timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._tls: ssl.SSLContext | None = None
+        # Bumped by reset(): events from before it are neither sent nor recorded (they belong to an old test).
+        self._resets = 0
+        self._tenant_resets: dict[str, int] = {}
+        backend.on_terminal.append(self._on_terminal)
+
+    # --- control ---------------------------------------------------------------------------------------
+
+    def configure(self, tenant: str | None = None, delay: float = 0, duplicate: bool = False,
+                  out_of_order: bool = False, bad_signature: bool = False, hold_seconds: float = 1.0) -> None:
+        """Make deliveries adversarial for one tenant (or, with no tenant, for every tenant without its own).
+
+        Args:
+            delay: seconds to wait before the first attempt of each delivery.
+            duplicate: deliver every event twice (same webhook-id, same body, freshly signed).
+            out_of_order: hold events and release them newest first: when a second event for the same tenant
+                arrives, or ``hold_seconds`` after the first one if none does.
+            bad_signature: sign with a key that is not the account secret.
+        """
+        if delay < 0 or hold_seconds < 0:
+            raise ValueError("delay and hold_seconds must not be negative")
+        with self._lock:
+            self._adversaries[tenant] = Adversary(float(delay), duplicate, out_of_order, bad_signature,
+                                                  float(hold_seconds))
+
+    def adversary(self, tenant: str | None) -> Adversary:
+        with self._lock:
+            return self._adversaries.get(tenant) or self._adversaries.get(None) or Adversary()
+
+    def reset(self, tenant: str | None = None) -> None:
+        """Forget adversarial settings and recorded deliveries (one tenant's, or all)."""
+        with self._lock:
+            if tenant is None:
+                self._adversaries.clear()
+                self._records.clear()
+                self._resets += 1
+            else:
+                self._adversaries.pop(tenant, None)
+                self._tenant_resets[tenant] = self._tenant_resets.get(tenant, 0) + 1
+                kept = [r for r in self._records if r[0] != tenant]
+                self._records.clear()
+                self._records.extend(kept)
+
+    def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every attempt, oldest first: prediction_id, url, attempt, status (None: no HTTP answer), event_id,
+        timestamp, signature, error, note, latency_ms, prediction_status."""
+        with self._lock:
+            return [dict(r) for t, r in self._records if tenant is None or t == tenant]
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block (not on the server's loop) until no event is waiting or in delivery; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._pending == 0, timeout)
+
+    def allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        if parts.scheme not in ("http", "https") or not host:
+            return False
+        allow = {h.lower().rstrip(".") for h in self.settings.webhook_allow}
+        if "*" in allow or host in allow or host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    # --- timers: time-progressed predictions end even when nobody polls -------------------------------
+
+    def watch(self, prediction: Prediction) -> None:
+        """Arrange for a time-progressed prediction with a webhook to end on time. Call on the server's loop."""
+        if prediction.webhook is None or self.backend.clock.frozen or prediction.due_at() is None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._schedule_tick(prediction)
+
+    def _schedule_tick(self, prediction: Prediction) -> None:
+        due = prediction.due_at()
+        if due is None or self._loop is None:
+            return
+        # A few ms late rather than early: the clock is wall time and the loop's timer is monotonic.
+        self._loop.call_later(max(0.0, due - self.backend.clock.now()) + 0.002, self._tick, prediction)
+
+    def _tick(self, prediction: Prediction) -> None:
+        if prediction.terminal or self.backend.store.find(prediction.id) is not prediction:
+            return
+        self.backend.tick()
+        if not prediction.terminal:
+            self._schedule_tick(prediction)
+
+    # --- events -----------------------------------------------------------------------------------------
+
+    def _on_terminal(self, prediction: Prediction) -> None:
+        if prediction.webhook is None:
+            return
+        event = Event(prediction.id[:EVENT_ID_LENGTH], prediction.id, prediction.status, prediction.tenant,
+                      prediction.webhook, payload(prediction))
+        loop = self._server_loop()
+        if loop is None:
+            self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
+            return
+        with self._lock:
+            self._pending += 1
+        try:
+            loop.call_soon_threadsafe(self._accept, event, self._epoch(event.tenant))
+        except RuntimeError:  # the loop closed in between
+            self._done(1)
+            self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
+
+    def _server_loop(self) -> asyncio.AbstractEventLoop | None:
+        state = self._app_state() if self._app_state is not None else None
+        loop: asyncio.AbstractEventLoop | None = getattr(state, "loop", None) if state is not None else self._loop
+        return loop if loop is not None and not loop.is_closed() else None
+
+    def _epoch(self, tenant: str) -> Epoch:
+        with self._lock:
+            return self._resets, self._tenant_resets.get(tenant, 0)
+
+    def _accept(self, event: Event, epoch: Epoch) -> None:
+        if epoch != self._epoch(event.tenant):
+            self._done(1)
+            return
+        adversary = self.adversary(event.tenant)
+        if not self.allowed(event.url):
+            self._record(event, 1, None, None, None, None, 0.0, BLOCKED)
+            self._done(1)
+            return
+        if not adversary.out_of_order:
+            self._spawn([event], adversary, epoch)
+            return
+        held = self._held.setdefault(event.tenant, [])
+        held.append((event, epoch))
+        if len(held) >= 2:
+            self._release(event.tenant)
+        else:
+            loop = asyncio.get_running_loop()
+            self._hold_timers[event.tenant] = loop.call_later(adversary.hold_seconds, self._release, event.tenant)
+
+    def _release(self, tenant: str) -> None:
+        timer = self._hold_timers.pop(tenant, None)
+        if timer is not None:
+            timer.cancel()
+        epoch = self._epoch(tenant)
+        held = self._held.pop(tenant, [])
+        current = [event for event, when in held if when == epoch]
+        self._done(len(held) - len(current))
+        if current:
+            self._spawn(current[::-1], self.adversary(tenant), epoch)
+
+    def _spawn(self, events: list[Event], adversary: Adversary, epoch: Epoch) -> None:
+        task = asyncio.ensure_future(self._deliver(events, adversary, epoch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, events: list[Event], adversary: Adversary, epoch: Epoch) -> None:
+        """Send events one after another (their order is the point in out-of-order mode)."""
+        try:
+            if adversary.delay:
+                await asyncio.sleep(adversary.delay)
+            async with httpx.AsyncClient(timeout=self.settings.webhook_timeout, trust_env=False,
+                                         follow_redirects=False, verify=self._verify(events)) as client:
+                for event in events:
+                    for copy in range(2 if adversary.duplicate else 1):
+                        await self._attempts(client, event, adversary, epoch, "duplicate" if copy else None)
+        finally:
+            self._done(len(events))
+
+    def _verify(self, events: list[Event]) -> ssl.SSLContext | bool:
+        # Loading the CA store costs ~100 ms on the loop: only for https targets, and only once.
+        if not any(urlsplit(e.url).scheme == "https" for e in events):
+            return False
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return self._tls
+
+    async def _attempts(self, client: httpx.AsyncClient, event: Event, adversary: Adversary, epoch: Epoch,
+                        note: str | None) -> bool:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if epoch != self._epoch(event.tenant):
+                return False
+            timestamp = int(time.time())
+            key = _BAD_KEY if adversary.bad_signature else self.secret
+            signature = sign(key, event.id, timestamp, event.body)
+            headers = {"Content-Type": "application/json", "webhook-id": event.id,
+                       "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+            status: int | None = None
+            error: str | None = None
+            started = time.perf_counter()
+            try:
+                response = await client.post(event.url, content=event.body, headers=headers)
+                status = response.status_code
+            except httpx.TimeoutException:
+                error = f"timeout after {self.settings.webhook_timeout:g} s"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            latency_ms = (time.perf_counter() - started) * 1000
+            if epoch != self._epoch(event.tenant):
+                return False
+            notes = [n for n in (note, "bad signature" if adversary.bad_signature else None) if n]
+            self._record(event, attempt, status, timestamp, signature, error, latency_ms, "; ".join(notes) or None,
+                         headers)
+            if status is not None and 200 <= status < 300:
+                return True
+            if attempt < MAX_ATTEMPTS:
+                await asyncio.sleep(self.settings.webhook_retry_base * 2 ** (attempt - 1))
+        return False
+
+    def _done(self, count: int) -> None:
+        with self._lock:
+            self._pending -= count
+            self._lock.notify_all()
+
+    def _record(self, event: Event, attempt: int, status: int | None, timestamp: int | None, signature: str | None,
+                error: str | None, latency_ms: float, note: str | None,
+                headers: dict[str, str] | None = None) -> None:
+        record = {
+            "prediction_id": event.prediction_id, "prediction_status": event.prediction_status, "url": event.url,
+            "attempt": attempt, "status": status, "event_id": event.id, "timestamp": timestamp,
+            "signature": signature, "error": error, "note": note, "latency_ms": round(latency_ms, 3),
+        }
+        with self._lock:
+            self._records.append((event.tenant, record))
+        state = self._app_state() if self._app_state is not None else None
+        journal = getattr(state, "journal", None)
+        if journal is not None:
+            attempted = f"attempt {attempt}/{MAX_ATTEMPTS}" if signature is not None else None
+            journal_note = "; ".join(n for n in (attempted, error, note) if n)
+            journal.record_delivery(url=event.url, status=status, body=event.body, headers=headers or {},
+                                    latency_ms=latency_ms, tenant=event.tenant, note=journal_note)
+
+
+def dispatcher_of(request: Request) -> WebhookDispatcher:
+    dispatcher: WebhookDispatcher = request.app.state.webhooks
+    return dispatcher
+
+
+async def webhook_secret(request: Request) -> Response:
+    authenticate(request)
+    return envelope({"secret": dispatcher_of(request).secret})
+
+
+routes: list[BaseRoute] = [Route("/api/v3/webhook/secret", webhook_secret, methods=["GET"])]
