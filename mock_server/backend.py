@@ -94,21 +94,23 @@ class Backend:
 
     def submit(self, tenant: str, endpoint: Endpoint, body: dict[str, Any], *, base_url: str,
                webhook: str | None = None, source: InputImage | None = None) -> Prediction:
-        prompt = str(body.get("prompt", ""))
+        params = endpoint.known(body)
+        prompt = str(params.get("prompt", ""))
         outcome = self.scenario.take(tenant, endpoint.model, prompt)
         behaviour = self.scenario.behaviour_for(endpoint.model, tenant)
         queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
         if outcome.latency is not None:
             run = outcome.latency
-        seed = body.get("seed", endpoint.default("seed", -1))
+        seed = params.get("seed", endpoint.default("seed", -1))
         if seed is None or seed == -1:
             seed = self.rng.randrange(0, 2**31 - 1)
-        num = body.get("num_images", endpoint.default("num_images", 1)) if "num_images" in endpoint.properties else 1
+        num = params.get("num_images", endpoint.default("num_images", 1))
         prediction = Prediction(
             id=self.new_id(),
             tenant=tenant,
             model=endpoint.model,
             input=body,
+            params=params,
             created_at=self.clock.now(),
             progression=behaviour.progression or self.settings.progression,
             queue_seconds=queue,
@@ -120,7 +122,7 @@ class Backend:
             base_url=base_url,
             webhook=webhook,
         )
-        if body.get("seed", -1) == -1:
+        if params.get("seed", -1) == -1:
             prediction.notes.append(f"seed -1 resolved to {prediction.seed}")
         if source is not None:
             self._sources[prediction.id] = source
@@ -198,7 +200,7 @@ class Backend:
             flags = list(outcome.nsfw or ())[:count]
             prediction.nsfw = flags + [False] * (count - len(flags))
             specs = [self.spec(prediction, i) for i in range(count)]
-            if prediction.input.get("enable_base64_output"):
+            if prediction.params.get("enable_base64_output"):
                 prediction.outputs = [base64.b64encode(self.images.get_or_render(s)).decode() for s in specs]
             else:
                 prediction.outputs = [f"/media/outputs/{prediction.id}/{s.index}.{s.ext}" for s in specs]
@@ -214,17 +216,17 @@ class Backend:
         input_size = None
         if source is not None:
             input_size = _fit_box(images.image_size(source.data))
-        width, height = images.resolve_size(prediction.input, input_size=input_size)
-        fmt = str(prediction.input.get("output_format", endpoint.default("output_format", "jpeg")))
+        width, height = images.resolve_size(prediction.params, input_size=input_size)
+        fmt = str(prediction.params.get("output_format", endpoint.default("output_format", "jpeg")))
         return images.ImageSpec(
             model=prediction.model,
-            prompt=str(prediction.input.get("prompt", "")),
+            prompt=str(prediction.params.get("prompt", "")),
             seed=prediction.seed,
             index=index,
             width=width,
             height=height,
             fmt=fmt,
-            params_digest=images.digest_params(prediction.input, exclude=_NOT_PIXELS),
+            params_digest=images.digest_params(prediction.params, exclude=_NOT_PIXELS),
             source=source.data if source else None,
             source_note=source.note if source else None,
         )

@@ -123,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["conformance"]:
         from mock_server.conformance_runner import main as conformance_main
 
-        return conformance_main(argv[1:])
+        exit_code: int = conformance_main(argv[1:])
+        return exit_code
     args = build_parser().parse_args(argv)
     result: int = args.handler(args)
     return result

@@ -59,6 +59,7 @@ class Prediction:
     tenant: str
     model: str
     input: dict[str, Any]  # exactly what the client sent
+    params: dict[str, Any]  # the documented, schema-checked subset of input: what the fake acts on
     created_at: float  # clock seconds
     progression: str  # time | polls | manual
     queue_seconds: float  # time mode: created → processing
@@ -115,7 +116,7 @@ class Prediction:
     def view(self, base_url: str, *, sync_timeout: float | None = None) -> dict[str, Any]:
         """The ``data`` object as the real API sends it, links absolute for the caller's base URL."""
         completed = self.status == COMPLETED
-        inline = bool(self.input.get("enable_base64_output"))
+        inline = bool(self.params.get("enable_base64_output"))
         outputs = [o if inline else base_url + o for o in self.outputs] if completed else []
         data: dict[str, Any] = {
             "id": self.id,

@@ -74,16 +74,17 @@ async def submit(request: Request) -> Response:
     if violations:
         listed = "; ".join(f"{v.path}: {v.message}" for v in violations)
         raise BadRequest(f"Invalid parameters for {model}: {listed}", errors=[v.to_json() for v in violations])
+    params = endpoint.known(body)
     webhook = request.query_params.get("webhook")
-    if webhook is not None and body.get("enable_base64_output"):
+    if webhook is not None and params.get("enable_base64_output"):
         raise BadRequest(WEBHOOK_BASE64, extra={"error": WEBHOOK_BASE64})
-    source, failure = await _input_image(request, body)
+    source, failure = await _input_image(request, params)
     prediction = backend.submit(tenant, endpoint, body, base_url=base_url(request), webhook=webhook, source=source)
     if failure is not None:
         prediction.outcome = failure
     for on_submit in getattr(request.app.state, "on_submit", ()):  # e.g. webhook timers (webhooks.py)
         on_submit(prediction)
-    if body.get("enable_sync_mode"):
+    if params.get("enable_sync_mode"):
         timed_out = await wait_sync(backend, prediction)
         return envelope(prediction.view(base_url(request), sync_timeout=timed_out))
     return envelope(prediction.view(base_url(request)))
@@ -94,10 +95,11 @@ def _is_resource(model: str) -> bool:
     return segments[0] == "predictions" and len(segments) in (2, 3) or segments[0] in ("balance", "models")
 
 
-async def _input_image(request: Request, body: dict[str, Any]) -> tuple[InputImage | None, Any]:
-    value = body.get("image")
-    if not value and body.get("images"):
-        value = body["images"][0]
+async def _input_image(request: Request, params: dict[str, Any]) -> tuple[InputImage | None, Any]:
+    """The first input picture of an edit; ``params`` is schema-checked, so the types are right."""
+    value = params.get("image")
+    if not value and params.get("images"):
+        value = params["images"][0]
     if not isinstance(value, str) or not value:
         return None, None
     return await backend_of(request).resolve_input(value, request.url.netloc)

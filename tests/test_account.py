@@ -14,7 +14,7 @@ from tests.conftest import Live
 
 PRICED = "wavespeed-ai/flux-kontext-pro"  # $0.04 per image in the schemas index
 PER_RUN = "wavespeed-ai/flux-kontext-dev/multi"  # $0.03 per run
-UNPRICED = "wavespeed-ai/flux-kontext-pro/text-to-image"  # no price found in the docs
+UNPRICED = "wavespeed-ai/flux-kontext-max/text-to-image"  # the reference notes found no price for it
 
 
 def balance(server: Live) -> float:
