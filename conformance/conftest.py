@@ -24,18 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conformance_kit import (
-    Budget,
-    ConformanceError,
-    Target,
-    Violation,
-    endpoints_of,
-    fixture_data_uris,
-    price_rank,
-    short_model,
-    split_exceptions,
-)
 from hypothesis import HealthCheck, Phase, settings
+from kit_media import fixture_data_uris
+from kit_target import Budget, Target, endpoints_of, price_rank, short_model
+from kit_violations import ConformanceError, Violation, split_exceptions
 
 from mock_server.catalog import Endpoint, default_catalog
 

@@ -6,9 +6,11 @@ import string
 from typing import Any
 
 import pytest
-from conformance_kit import Target, check_unauthorized, valid_requests
 from hypothesis import given
 from hypothesis import strategies as st
+from kit_checks import check_unauthorized
+from kit_strategies import valid_requests
+from kit_target import Target
 
 MALFORMED_HEADERS: tuple[dict[str, str], ...] = (
     {},

@@ -6,17 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conformance_kit import (
-    Target,
-    check_accepted,
-    check_rejected,
-    follow,
-    invalid_requests,
-    malformed_bodies,
-    valid_requests,
-)
 from hypothesis import given
 from hypothesis import strategies as st
+from kit_checks import check_accepted, check_rejected, follow
+from kit_strategies import invalid_requests, malformed_bodies, valid_requests
+from kit_target import Target
 
 from mock_server.catalog import Endpoint
 

@@ -9,31 +9,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conformance_kit import (
-    INPUT_FIXTURES,
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, multiple, precondition, rule, run_state_machine_as_test
+from kit_checks import (
     STATUS_RANK,
-    UPLOAD_BINARY,
-    UPLOAD_DIRECT,
     Journey,
-    Target,
-    Violation,
     check_accepted,
     check_forward,
-    check_outputs,
     check_rejected,
     check_stable,
     check_terminal,
     check_view,
-    fail,
     json_of,
-    short,
-    upload_binary,
-    upload_direct,
-    valid_requests,
 )
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, multiple, precondition, rule, run_state_machine_as_test
+from kit_media import INPUT_FIXTURES, UPLOAD_BINARY, UPLOAD_DIRECT, check_outputs, upload_binary, upload_direct
+from kit_strategies import valid_requests
+from kit_target import Target
+from kit_violations import Violation, fail, status_violation
 
 from mock_server.catalog import Endpoint
 
@@ -135,9 +128,9 @@ class ApiMachine(RuleBasedStateMachine):
         where = f"result response (poll {model.polls + 1})"
         response = self.target.get_result(prediction_id, endpoint=model.journey.endpoint.model, where=where)
         if response.status_code != 200:
-            fail([Violation(model.journey.endpoint.model, where, "(HTTP status)", "200 for our own prediction",
-                            f"HTTP {response.status_code} {short(response.text, 200)}")], model.journey.body)
-        data = check_view(self.target, model.journey, json_of(response, endpoint="-", where=where), where)
+            fail([status_violation(response, model.journey.endpoint.model, where, "200 for our own prediction")],
+                 model.journey.body)
+        data = check_view(model.journey, json_of(response, endpoint="-", where=where), where)
         model.polls += 1
         self._observe(model, data, where)
         model.journey.polls.append(data)
@@ -153,8 +146,7 @@ class ApiMachine(RuleBasedStateMachine):
             return
         where = "control advance response"
         if response.status_code != 200:
-            fail([Violation(model.journey.endpoint.model, where, "(HTTP status)", "200",
-                            f"HTTP {response.status_code} {short(response.text, 200)}")])
+            fail([status_violation(response, model.journey.endpoint.model, where, "200")])
         envelope = json_of(response, endpoint=model.journey.endpoint.model, where=where)
         data = envelope.get("data") if isinstance(envelope, dict) else None
         if not isinstance(data, dict) or "status" not in data:
@@ -193,8 +185,7 @@ class ApiMachine(RuleBasedStateMachine):
         unknown = secrets.token_hex(16)
         response = self.target.get_result(unknown, where="result of an unknown id")
         if response.status_code != 404:
-            fail([Violation("-", "result of an unknown id", "(HTTP status)", "404 for a prediction id nobody created",
-                            f"HTTP {response.status_code} {short(response.text, 200)}")])
+            fail([status_violation(response, "-", "result of an unknown id", "404 for a prediction id nobody created")])
         check_rejected(response, self.target.catalog, endpoint="-", path="(id)", reason="unknown prediction",
                        request={"id": unknown})
 

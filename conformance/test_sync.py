@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conformance_kit import Target, Violation, check_accepted, fail, follow, json_type, valid_requests
 from hypothesis import given
 from hypothesis import strategies as st
+from kit_checks import check_accepted, follow
+from kit_strategies import valid_requests
+from kit_target import Target
+from kit_violations import Violation, fail, json_type
 
 from mock_server.catalog import Endpoint
 

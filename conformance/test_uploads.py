@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conformance_kit import INPUT_FIXTURES, UPLOAD_BINARY, UPLOAD_DIRECT, Target, upload_binary, upload_direct
+from kit_media import INPUT_FIXTURES, UPLOAD_BINARY, UPLOAD_DIRECT, upload_binary, upload_direct
+from kit_target import Target
 
 
 @pytest.mark.free
