@@ -49,6 +49,11 @@ class Unauthorized(ApiError):
     message = "Unauthorized"
 
 
+class Forbidden(ApiError):
+    status_code = 403
+    message = "Forbidden"
+
+
 class NotFound(ApiError):
     status_code = 404
     message = "Not found"
@@ -57,6 +62,11 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     status_code = 405
     message = "Method not allowed"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    message = "Conflict"
 
 
 class PayloadTooLarge(ApiError):

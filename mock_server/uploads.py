@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server.backend import Backend, Blob
-from mock_server.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from mock_server.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from mock_server.routes import authenticate, base_url, envelope, read_json
 
 SLOT_SECONDS = 3600.0  # presigned object-store URLs typically live an hour
@@ -35,16 +35,6 @@ FORM_OVERHEAD = 64 * 1024  # multipart framing allowed on top of the file before
 OCTET_STREAM = "application/octet-stream"
 _MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
-
-
-class Conflict(ApiError):
-    status_code = 409
-    message = "Conflict"
-
-
-class Forbidden(ApiError):
-    status_code = 403
-    message = "Forbidden"
 
 
 @dataclass(frozen=True)
