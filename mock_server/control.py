@@ -415,6 +415,23 @@ class FakeWaveSpeed:
     def clear_faults(self) -> None:
         self.call("clear_faults", tenant=self.api_key)
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The server's active faults (each says which tenant it targets)."""
+        result: list[dict[str, Any]] = self.call("faults")
+        return result
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        """This tenant's queued outcome rules."""
+        result: list[dict[str, Any]] = self.call("outcomes", tenant=self.api_key)
+        return result
+
+    def clear_outcomes(self) -> None:
+        self.call("clear_outcomes", tenant=self.api_key)
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("health")
+        return result
+
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("journal", tenant=self.api_key, **filters)
         return result

@@ -216,3 +216,57 @@ def test_a_broken_scenario_file_is_a_clear_start_up_error(tmp_path: Path) -> Non
 
     with pytest.raises(ValueError, match="scenario file .*error-code table"):
         create_app(Settings(scenario=str(scenario)))
+
+
+def test_faults_and_the_journal_through_either_door(live: Live, fake: FakeWaveSpeed) -> None:
+    fake.add_fault(path="/api/v3/predictions/*/result", status=429, retry_after=2, times=1)
+    fake.add_fault(path="/api/v3/predictions/*/result", status=503, times=1)
+    prediction_id = live.submit(T2I, {"prompt": "x"}).json()["data"]["id"]
+
+    first = live.http.get(f"/api/v3/predictions/{prediction_id}/result")
+    second = live.http.get(f"/api/v3/predictions/{prediction_id}/result")
+    third = live.http.get(f"/api/v3/predictions/{prediction_id}/result")
+    live.http.get("/api/v3/nothing-here")
+
+    assert (first.status_code, first.headers["retry-after"], first.json()["code"]) == (429, "2", 429)
+    assert (second.status_code, third.status_code) == (503, 200)
+    assert [e["status"] for e in fake.journal(method="GET", path="/api/v3/predictions/*/result")] == [429, 503, 200]
+    assert fake.count(method="POST") == 1
+    assert [e["path"] for e in fake.unmatched()] == ["/api/v3/nothing-here"]
+    assert all(e["headers"]["authorization"] == "Bearer ***" for e in fake.journal())
+
+
+def test_a_fault_for_one_tenant_spares_the_others(live: Live, fake: FakeWaveSpeed) -> None:
+    fake.add_fault(path="/api/v3/*", status=500, times=None)
+    stranger = httpx.Client(base_url=live.base_url, headers={"Authorization": "Bearer spared"})
+
+    assert live.submit(T2I, {"prompt": "x"}).status_code == 500
+    assert stranger.post(f"/api/v3/{T2I}", json={"prompt": "x"}).status_code == 200
+    fake.clear_faults()
+    assert live.submit(T2I, {"prompt": "x"}).status_code == 200
+
+
+def test_webhook_tricks_are_configurable_through_either_door(live: Live, fake: FakeWaveSpeed) -> None:
+    settings = fake.configure_webhooks(duplicate=True, bad_signature=True)
+
+    assert settings["duplicate"] and settings["bad_signature"]
+    assert fake.deliveries() == []
+
+
+def test_the_python_handle_offers_every_http_control_operation() -> None:
+    from mock_server.control import OPERATIONS
+
+    handle_names = {name for name in dir(FakeWaveSpeed) if not name.startswith("_")}
+    # Two operations are spelled for people on the handle: journal_count → count, behave keeps its name.
+    aliases = {"journal_count": "count"}
+    missing = [op.name for op in OPERATIONS if aliases.get(op.name, op.name) not in handle_names]
+    assert missing == []
+
+
+def test_outcome_listing_and_clearing_through_either_door(fake: FakeWaveSpeed) -> None:
+    fake.fail_next(code=5003, times=2)
+
+    assert [r["outcome"]["code"] for r in fake.outcomes()] == [5003]
+    fake.clear_outcomes()
+    assert fake.outcomes() == []
+    assert fake.health()["ok"] is True
