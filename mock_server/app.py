@@ -50,8 +50,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     backend = Backend(settings, catalog or default_catalog(), clock)
     journal = Journal(settings.journal_cap)
     faults = Faults(settings.seed)
-    # `app` is bound below; the dispatcher reads its loop and journal only once the server runs.
-    dispatcher = webhooks.WebhookDispatcher(settings, backend, app_state=lambda: app.state)
+    # `app` is bound below; the dispatcher asks for the loop only once the server runs.
+    dispatcher = webhooks.WebhookDispatcher(settings, backend, journal, loop=lambda: app.state.loop)
     state: dict[str, Any] = {
         "backend": backend,
         "settings": settings,

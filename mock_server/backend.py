@@ -44,6 +44,12 @@ class InputImage:
 
     data: bytes
     note: str
+    size: tuple[int, int]  # measured once here, not on every output download
+
+    @classmethod
+    def of(cls, data: bytes, note: str) -> InputImage:
+        """Raises images.ImageInputError when the bytes are not a picture."""
+        return cls(data, note, images.image_size(data))
 
 
 class Blobs:
@@ -213,9 +219,7 @@ class Backend:
     def spec(self, prediction: Prediction, index: int) -> images.ImageSpec:
         endpoint = self.catalog.endpoints[prediction.model]
         source = self._sources.get(prediction.id)
-        input_size = None
-        if source is not None:
-            input_size = _fit_box(images.image_size(source.data))
+        input_size = _fit_box(source.size) if source is not None else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
         fmt = str(prediction.params.get("output_format", endpoint.default("output_format", "jpeg")))
         return images.ImageSpec(
@@ -263,28 +267,25 @@ class Backend:
 
     async def resolve_input(self, value: str, request_host: str) -> tuple[InputImage, Outcome | None]:
         """Turn an ``image`` value into pixels. Returns a failure outcome when an opted-in download fails."""
-        if value.startswith("data:"):
-            try:
-                _, data = images.decode_data_uri(value)
-                images.image_size(data)
-            except images.ImageInputError as exc:
-                raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
-            return InputImage(data, "data URI"), None
-        own = self.own_media(value, request_host)
-        if own is not None:
-            return InputImage(own, f"served by this mock ({urlsplit(value).path})"), None
+        try:
+            if value.startswith("data:"):
+                return InputImage.of(images.decode_data_uri(value)[1], "data URI"), None
+            own = self.own_media(value, request_host)
+            if own is not None:
+                return InputImage.of(own, f"served by this mock ({urlsplit(value).path})"), None
+        except images.ImageInputError as exc:
+            raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
         if self.settings.fetch_inputs:
             try:
                 async with httpx.AsyncClient(timeout=10.0, follow_redirects=True) as client:
                     response = await client.get(value)
                 response.raise_for_status()
-                images.image_size(response.content)
-                return InputImage(response.content, f"downloaded from {value}"), None
+                return InputImage.of(response.content, f"downloaded from {value}"), None
             except (httpx.HTTPError, images.ImageInputError) as exc:
                 failure = Outcome(status="failed", code=1402,
                                   error=f"Failed to download image from the provided URL: {exc}")
-                return InputImage(images.stand_in(value), f"download failed: {value}"), failure
-        return InputImage(images.stand_in(value), f"stand-in for {value} (not fetched: offline)"), None
+                return InputImage.of(images.stand_in(value), f"download failed: {value}"), failure
+        return InputImage.of(images.stand_in(value), f"stand-in for {value} (not fetched: offline)"), None
 
     # --- housekeeping ---------------------------------------------------------------------------------
 

@@ -66,12 +66,6 @@ class Controller:
     def backend(self) -> Any:
         return self.state.backend
 
-    def _part(self, name: str) -> Any:
-        part = getattr(self.state, name, None)
-        if part is None:
-            raise BadRequest(f"this server has no {name} component")
-        return part
-
     # --- state ----------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -80,12 +74,9 @@ class Controller:
     def reset(self, tenant: str | None = None) -> dict[str, Any]:
         """Forget predictions, queued outcomes, faults, journal entries and deliveries (of one tenant)."""
         removed = self.backend.reset(tenant)
-        parts = (("journal", "clear"), ("faults", "clear"), ("webhooks", "reset"), ("accounts", "reset"),
-                 ("uploads", "reset"))
-        for name, method in parts:
-            part = getattr(self.state, name, None)
-            if part is not None:
-                getattr(part, method)(tenant)
+        for forget in (self.state.journal.clear, self.state.faults.clear, self.state.webhooks.reset,
+                       self.state.accounts.reset, self.state.uploads.reset):
+            forget(tenant)
         return {"predictions_removed": removed, "tenant": "<all>" if tenant is None else "<one>"}
 
     def seed(self, seed: int | None) -> dict[str, Any]:
@@ -93,9 +84,7 @@ class Controller:
         if seed is not None and not isinstance(seed, int):
             raise BadRequest("seed must be an integer or null")
         self.backend.reseed(seed)
-        faults = getattr(self.state, "faults", None)
-        if faults is not None:
-            faults.reseed(seed)
+        self.state.faults.reseed(seed)
         return {"seed": seed}
 
     # --- outcomes and progression ----------------------------------------------------------------------
@@ -182,35 +171,35 @@ class Controller:
     def add_fault(self, **spec: Any) -> dict[str, Any]:
         """Inject an HTTP fault (status, latency, reset, empty, truncate) on matching routes."""
         try:
-            fault = self._part("faults").add(spec)
+            fault = self.state.faults.add(spec)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         return _plain(fault)
 
     def faults(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._part("faults").active()
+        result: list[dict[str, Any]] = self.state.faults.active()
         return result
 
     def clear_faults(self, tenant: str | None = None) -> dict[str, Any]:
-        self._part("faults").clear(tenant)
+        self.state.faults.clear(tenant)
         return {"cleared": True}
 
     def journal(self, tenant: str | None = None, method: str | None = None, path: str | None = None,
                 status: int | str | None = None, kind: str | None = None,
                 body_contains: str | None = None) -> list[dict[str, Any]]:
         """Recorded requests, oldest first, filtered by any of the given fields."""
-        entries = self._part("journal").find(**_filters(tenant, method, path, status, kind, body_contains))
+        entries = self.state.journal.find(**_filters(tenant, method, path, status, kind, body_contains))
         return [e.to_json() for e in entries]
 
     def journal_count(self, tenant: str | None = None, method: str | None = None, path: str | None = None,
                       status: int | str | None = None, kind: str | None = None,
                       body_contains: str | None = None) -> int:
-        count: int = self._part("journal").count(**_filters(tenant, method, path, status, kind, body_contains))
+        count: int = self.state.journal.count(**_filters(tenant, method, path, status, kind, body_contains))
         return count
 
     def unmatched(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Requests that matched nothing (answered 404)."""
-        return [e.to_json() for e in self._part("journal").unmatched(tenant)]
+        return [e.to_json() for e in self.state.journal.unmatched(tenant)]
 
     def configure_webhooks(self, tenant: str | None = None, delay: float = 0, duplicate: bool = False,
                            out_of_order: bool = False, bad_signature: bool = False,
@@ -218,7 +207,7 @@ class Controller:
         """Adversarial webhook delivery: delay, duplicates, newest-first order (events held up to
         ``hold_seconds``), or a wrong signature."""
         try:
-            self._part("webhooks").configure(tenant=tenant, delay=delay, duplicate=duplicate,
+            self.state.webhooks.configure(tenant=tenant, delay=delay, duplicate=duplicate,
                                              out_of_order=out_of_order, bad_signature=bad_signature,
                                              hold_seconds=hold_seconds)
         except (TypeError, ValueError) as exc:
@@ -227,7 +216,7 @@ class Controller:
                 "hold_seconds": hold_seconds}
 
     def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._part("webhooks").deliveries(tenant)
+        result: list[dict[str, Any]] = self.state.webhooks.deliveries(tenant)
         return result
 
     # --- declarative scenarios -------------------------------------------------------------------------

@@ -82,7 +82,7 @@ async def submit(request: Request) -> Response:
     prediction = backend.submit(tenant, endpoint, body, base_url=base_url(request), webhook=webhook, source=source)
     if failure is not None:
         prediction.outcome = failure
-    for on_submit in getattr(request.app.state, "on_submit", ()):  # e.g. webhook timers (webhooks.py)
+    for on_submit in request.app.state.on_submit:  # e.g. webhook timers (webhooks.py)
         on_submit(prediction)
     if params.get("enable_sync_mode"):
         timed_out = await wait_sync(backend, prediction)

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from mock_server.backend import Backend
 from mock_server.jobs import Prediction
+from mock_server.journal import Journal
 from mock_server.routes import authenticate, envelope
 from mock_server.settings import Settings
 
@@ -90,15 +91,18 @@ class WebhookDispatcher:
     Args:
         settings: secret, allowlist, retry backoff base and timeout.
         backend: the dispatcher listens to its ``on_terminal``.
-        app_state: returns the app's ``state`` once it serves (its ``loop``; its ``journal`` if there is one).
+        journal: where every delivery attempt is recorded too.
+        loop: returns the server's event loop while it serves (None otherwise).
     """
 
-    def __init__(self, settings: Settings, backend: Backend, app_state: Callable[[], Any] | None = None) -> None:
+    def __init__(self, settings: Settings, backend: Backend, journal: Journal | None = None,
+                 loop: Callable[[], asyncio.AbstractEventLoop | None] | None = None) -> None:
         self.settings = settings
         self.backend = backend
         secret = settings.webhook_secret or new_secret(settings.seed)
         self.secret = secret if secret.startswith(SECRET_PREFIX) else SECRET_PREFIX + secret
-        self._app_state = app_state
+        self._journal = journal
+        self._server_loop_of = loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Condition()
         self._pending = 0
@@ -221,8 +225,7 @@ class WebhookDispatcher:
             self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
 
     def _server_loop(self) -> asyncio.AbstractEventLoop | None:
-        state = self._app_state() if self._app_state is not None else None
-        loop: asyncio.AbstractEventLoop | None = getattr(state, "loop", None) if state is not None else self._loop
+        loop = self._server_loop_of() if self._server_loop_of is not None else self._loop
         return loop if loop is not None and not loop.is_closed() else None
 
     def _epoch(self, tenant: str) -> Epoch:
@@ -333,12 +336,10 @@ class WebhookDispatcher:
         }
         with self._lock:
             self._records.append((event.tenant, record))
-        state = self._app_state() if self._app_state is not None else None
-        journal = getattr(state, "journal", None)
-        if journal is not None:
+        if self._journal is not None:
             attempted = f"attempt {attempt}/{MAX_ATTEMPTS}" if signature is not None else None
             journal_note = "; ".join(n for n in (attempted, error, note) if n)
-            journal.record_delivery(url=event.url, status=status, body=event.body, headers=headers or {},
+            self._journal.record_delivery(url=event.url, status=status, body=event.body, headers=headers or {},
                                     latency_ms=latency_ms, tenant=event.tenant, note=journal_note)
 
 

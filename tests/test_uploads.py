@@ -283,3 +283,13 @@ def test_reset_of_a_tenant_retires_its_ticket_urls(live: Live) -> None:
 
     assert httpx.get(slot["download_url"]).status_code == 404
     assert live.running.app.state.uploads.uploads(live.key) == []
+
+
+def test_an_uploaded_file_that_is_not_a_picture_is_a_400_as_an_edit_input(live: Live) -> None:
+    uploaded = live.http.post("/api/v3/media/upload/binary",
+                              files={"file": ("notes.txt", b"not a picture", "text/plain")}).json()["data"]
+
+    response = live.submit("wavespeed-ai/flux-kontext-max", {"prompt": "x", "image": uploaded["download_url"]})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "image"
