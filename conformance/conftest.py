@@ -29,7 +29,7 @@ from kit_media import fixture_data_uris
 from kit_target import Budget, Target, endpoints_of, price_rank, short_model
 from kit_violations import ConformanceError, Violation, split_exceptions
 
-from mock_server.catalog import Endpoint, default_catalog
+from mock_server.contract.catalog import Endpoint, default_catalog
 
 API_KEY_ENV = "WAVESPEED_API_KEY"
 DEFAULT_BUDGET = 3
@@ -179,8 +179,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
                      **common)
         running = None
         if not state.dry_run:
-            from mock_server.app import create_app
-            from mock_server.server import run_in_thread
+            from mock_server.http.app import create_app
+            from mock_server.http.server import run_in_thread
 
             running = run_in_thread(create_app(_fake_settings(key)))
             tgt.base_url = running.base_url

@@ -15,7 +15,7 @@ import httpx
 from kit_target import Target, expected_count
 from kit_violations import ConformanceError, Violation, fail, schema_violations, short, status_violation
 
-from mock_server.catalog import Catalog, Endpoint
+from mock_server.contract.catalog import Catalog, Endpoint
 
 STATUS_RANK: dict[str, int] = {
     "created": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2, "timeout": 2,

@@ -18,8 +18,8 @@ from kit_target import Target
 from kit_violations import Violation, fail, short, status_violation
 from PIL import Image
 
-from mock_server.catalog import Endpoint
-from mock_server.images import ASPECT_RESOLUTIONS
+from mock_server.contract.catalog import Endpoint
+from mock_server.model.images import ASPECT_RESOLUTIONS
 from mock_server.resources import data_dir
 
 PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kit_target import Target
 from kit_violations import json_type, short, validator_for
 
-from mock_server.catalog import Catalog, Endpoint
+from mock_server.contract.catalog import Catalog, Endpoint
 
 MALFORMED_SIZES = ("100*100", "1024x1024", "abc", "1537*1024", "1024*255", "1024 * 1024", "-512*512",
                    "1024*1024*2", "1024*", "*1024", "0*0", "1e3*1024", "1024,1024", "")

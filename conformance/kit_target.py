@@ -16,7 +16,7 @@ import httpx
 import pytest
 from kit_violations import ConformanceError, Violation, short
 
-from mock_server.catalog import Catalog, Endpoint, default_catalog
+from mock_server.contract.catalog import Catalog, Endpoint, default_catalog
 
 
 class ShownEndpoint(Endpoint):

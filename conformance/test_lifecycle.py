@@ -12,7 +12,7 @@ from kit_checks import check_accepted, follow
 from kit_strategies import valid_requests
 from kit_target import Target
 
-from mock_server.catalog import Endpoint
+from mock_server.contract.catalog import Endpoint
 
 POLLS_AFTER_TERMINAL = 3
 

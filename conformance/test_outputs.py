@@ -13,7 +13,7 @@ from kit_media import check_outputs
 from kit_strategies import valid_requests
 from kit_target import Target
 
-from mock_server.catalog import Endpoint
+from mock_server.contract.catalog import Endpoint
 
 
 @pytest.mark.paid

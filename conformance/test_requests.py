@@ -12,7 +12,7 @@ from kit_checks import check_accepted, check_rejected, follow
 from kit_strategies import invalid_requests, malformed_bodies, valid_requests
 from kit_target import Target
 
-from mock_server.catalog import Endpoint
+from mock_server.contract.catalog import Endpoint
 
 
 @pytest.mark.free

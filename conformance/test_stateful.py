@@ -28,7 +28,7 @@ from kit_strategies import valid_requests
 from kit_target import Target
 from kit_violations import Violation, fail, status_violation
 
-from mock_server.catalog import Endpoint
+from mock_server.contract.catalog import Endpoint
 
 ADVANCE = "POST /_mock/predictions/{id}/advance"
 MAX_UPLOADS = 3

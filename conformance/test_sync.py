@@ -12,7 +12,7 @@ from kit_strategies import valid_requests
 from kit_target import Target
 from kit_violations import Violation, fail, json_type
 
-from mock_server.catalog import Endpoint
+from mock_server.contract.catalog import Endpoint
 
 SYNC_TIMEOUT_CODE = 5004
 OPTIONAL_FIELDS = {"code", "input"}  # task code only on failures and sync timeouts; the input echo is optional

@@ -8,11 +8,15 @@ __version__ = "0.1.0"
 __all__ = ["FakeWaveSpeed", "Settings", "__version__", "create_app"]
 
 if TYPE_CHECKING:
-    from mock_server.app import create_app
-    from mock_server.control import FakeWaveSpeed
+    from mock_server.http.app import create_app
     from mock_server.settings import Settings
+    from mock_server.testing.client import FakeWaveSpeed
 
-_EXPORTS = {"create_app": "mock_server.app", "FakeWaveSpeed": "mock_server.control", "Settings": "mock_server.settings"}
+_EXPORTS = {
+    "create_app": "mock_server.http.app",
+    "FakeWaveSpeed": "mock_server.testing.client",
+    "Settings": "mock_server.settings",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ def _schemas_dir(value: str | None) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mock_server.server import serve
+    from mock_server.http.server import serve
 
     if args.workers != 1:
         sys.stderr.write("wavespeed-mock: --workers must be 1: predictions live in one process's memory, so a "
@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_schemas_build(args: argparse.Namespace) -> int:
-    from mock_server import generator
+    from mock_server.contract import generator
 
     out = _schemas_dir(args.out)
     sources = Path(args.sources) if args.sources else out / "sources"
@@ -44,7 +44,7 @@ def cmd_schemas_build(args: argparse.Namespace) -> int:
 
 
 def cmd_schemas_check(args: argparse.Namespace) -> int:
-    from mock_server import generator
+    from mock_server.contract import generator
 
     out = _schemas_dir(args.out)
     sources = Path(args.sources) if args.sources else out / "sources"
@@ -60,7 +60,7 @@ def cmd_schemas_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schemas_parse(args: argparse.Namespace) -> int:
-    from mock_server.docpages import PageParseError, parse_page_file
+    from mock_server.contract.docpages import PageParseError, parse_page_file
 
     try:
         table = parse_page_file(Path(args.page))
@@ -78,7 +78,7 @@ def cmd_schemas_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_drift_docs(args: argparse.Namespace) -> int:
-    from mock_server.drift import run_drift_docs
+    from mock_server.contract.drift import run_drift_docs
 
     return run_drift_docs(args.old, args.new, fmt=args.format, stream=sys.stdout)
 
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["conformance"]:
-        from mock_server.conformance_runner import main as conformance_main
+        from mock_server.testing.conformance_runner import main as conformance_main
 
         exit_code: int = conformance_main(argv[1:])
         return exit_code

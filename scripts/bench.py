@@ -20,8 +20,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mock_server.app import create_app
-from mock_server.server import run_in_thread
+from mock_server.http.app import create_app
+from mock_server.http.server import run_in_thread
 from mock_server.settings import Settings
 
 MODEL = "wavespeed-ai/flux-kontext-dev"

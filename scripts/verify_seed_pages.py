@@ -18,8 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mock_server.docpages import PageParseError, parse_page_file  # noqa: E402
-from mock_server.tables import EndpointTable  # noqa: E402
+from mock_server.contract.docpages import PageParseError, parse_page_file  # noqa: E402
+from mock_server.contract.tables import EndpointTable  # noqa: E402
 
 
 def table_path(sources: Path, table: EndpointTable) -> Path:

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.app import create_app
-from mock_server.backend import Backend
-from mock_server.catalog import Catalog, default_catalog
-from mock_server.server import RunningServer, run_in_thread
+from mock_server.contract.catalog import Catalog, default_catalog
+from mock_server.http.app import create_app
+from mock_server.http.server import RunningServer, run_in_thread
+from mock_server.model.backend import Backend
 from mock_server.settings import Settings
 
 T2I = "wavespeed-ai/flux-kontext-pro/text-to-image"

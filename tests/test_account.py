@@ -7,9 +7,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from mock_server.account import Accounts
-from mock_server.catalog import Catalog
-from mock_server.scenario import make_outcome
+from mock_server.contract.catalog import Catalog
+from mock_server.http.account import Accounts
+from mock_server.model.rules import make_outcome
 from tests.conftest import Live
 
 PRICED = "wavespeed-ai/flux-kontext-pro"  # $0.04 per image in the schemas index

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.control import FakeWaveSpeed
+from mock_server.testing.client import FakeWaveSpeed
 from tests.conftest import DEV, T2I, Live
 
 Shape = tuple[int, dict[str, Any]]  # (HTTP status, JSON body)

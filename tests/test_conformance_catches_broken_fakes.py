@@ -22,11 +22,11 @@ import pytest
 from PIL import Image
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.app import create_app
-from mock_server.catalog import Catalog, Violation
-from mock_server.conformance_runner import main as conformance_main
-from mock_server.server import RunningServer, run_in_thread
+from mock_server.contract.catalog import Catalog, Violation
+from mock_server.http.app import create_app
+from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.settings import Settings
+from mock_server.testing.conformance_runner import main as conformance_main
 
 KEY = "conformance-test-key"
 T2I = "wavespeed-ai/flux-kontext-pro/text-to-image"

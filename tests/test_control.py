@@ -10,9 +10,9 @@ import httpx
 import pytest
 import wavespeed
 
-from mock_server.app import create_app
-from mock_server.control import ControlError, FakeWaveSpeed
+from mock_server.http.app import create_app
 from mock_server.settings import Settings
+from mock_server.testing.client import ControlError, FakeWaveSpeed
 from tests.conftest import DEV, EDIT, T2I, Live
 
 
@@ -254,7 +254,7 @@ def test_webhook_tricks_are_configurable_through_either_door(live: Live, fake: F
 
 
 def test_the_python_handle_offers_every_http_control_operation() -> None:
-    from mock_server.control import OPERATIONS
+    from mock_server.http.control import OPERATIONS
 
     handle_names = {name for name in dir(FakeWaveSpeed) if not name.startswith("_")}
     # Two operations are spelled for people on the handle: journal_count → count, behave keeps its name.

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server.docpages import PageParseError, detect_layout, parse_page, parse_page_file
-from mock_server.tables import TYPES, EndpointTable, Field, Param, Source
+from mock_server.contract.docpages import PageParseError, detect_layout, parse_page, parse_page_file
+from mock_server.contract.tables import TYPES, EndpointTable, Field, Param, Source
 
 PAGES = Path(__file__).parent / "data" / "doc_pages"
 LAYOUT_FILES = {

@@ -11,9 +11,17 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mock_server.docpages import parse_page_file
-from mock_server.drift import Change, diff_tables, lint_table, load_any, render_json, render_text, run_drift_docs
-from mock_server.tables import EndpointTable, Field, Param, Source
+from mock_server.contract.docpages import parse_page_file
+from mock_server.contract.drift import (
+    Change,
+    diff_tables,
+    lint_table,
+    load_any,
+    render_json,
+    render_text,
+    run_drift_docs,
+)
+from mock_server.contract.tables import EndpointTable, Field, Param, Source
 
 PAGES = Path(__file__).parent / "data" / "doc_pages"
 V1 = PAGES / "acme_v1_pipe.txt"

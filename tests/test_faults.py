@@ -13,9 +13,9 @@ import httpx
 import pytest
 import wavespeed
 
-from mock_server import app as app_module
-from mock_server.faults import RAW_SEND, Faults, FaultSpec, FaultUnsupported, Latency, parse_fault
-from mock_server.journal import Journal
+from mock_server.http import app as app_module
+from mock_server.http.faults import RAW_SEND, Faults, FaultSpec, FaultUnsupported, Latency, parse_fault
+from mock_server.http.journal import Journal
 from mock_server.settings import Settings
 from tests.conftest import T2I, Live
 

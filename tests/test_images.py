@@ -1,4 +1,4 @@
-"""Tests for mock_server.images: the placeholder output images of the fake server."""
+"""Tests for mock_server.model.images: the placeholder output images of the fake server."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from mock_server.images import (
+from mock_server.model.images import (
     ASPECT_RESOLUTIONS,
     EXT,
     FORMATS,

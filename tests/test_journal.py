@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from mock_server.journal import TEXT_LIMIT, Journal, JournalEntry, JournalMiddleware, decode_body
+from mock_server.http.journal import TEXT_LIMIT, Journal, JournalEntry, JournalMiddleware, decode_body
 from tests.conftest import T2I, Live
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mock_server.control import FakeWaveSpeed
-from mock_server.fixtures_data import image_path
+from mock_server.testing.client import FakeWaveSpeed
+from mock_server.testing.fixtures_data import image_path
 from tests.conftest import Live
 
 JS_DIR = Path(__file__).parent / "js"

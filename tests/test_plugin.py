@@ -12,12 +12,12 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from mock_server import fixtures_data
-from mock_server.assertions import PollingAuditError, SubmissionMismatch, TenantHandle
-from mock_server.inprocess import ASGIFake
+from mock_server.http.server import RunningServer
+from mock_server.model.rules import ModelBehaviour, Scenario
 from mock_server.resources import data_dir
-from mock_server.scenario import ModelBehaviour, Scenario
-from mock_server.server import RunningServer
+from mock_server.testing import fixtures_data
+from mock_server.testing.assertions import PollingAuditError, SubmissionMismatch, TenantHandle
+from mock_server.testing.inprocess import ASGIFake
 from tests.conftest import DEV, T2I
 
 pytest_plugins = ["pytester"]

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 
-from mock_server import generator
-from mock_server.catalog import Catalog
 from mock_server.cli import main
-from mock_server.ranges import int_range_regex
+from mock_server.contract import generator
+from mock_server.contract.catalog import Catalog
+from mock_server.contract.ranges import int_range_regex
+from mock_server.contract.tables import EndpointTable, Param, Source, load_table
 from mock_server.resources import data_dir
-from mock_server.tables import EndpointTable, Param, Source, load_table
 
 SCHEMAS = data_dir("schemas")
 SOURCES = SCHEMAS / "sources"

@@ -10,7 +10,7 @@ import pytest
 import wavespeed
 from PIL import Image, ImageChops, ImageStat
 
-from mock_server.images import read_metadata
+from mock_server.model.images import read_metadata
 from mock_server.resources import data_dir
 from tests.conftest import DEV, EDIT, T2I, Live
 

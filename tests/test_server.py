@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from PIL import Image
 
-from mock_server.catalog import Catalog
+from mock_server.contract.catalog import Catalog
 from tests.conftest import DEV, EDIT, T2I, Live
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")

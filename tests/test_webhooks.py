@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mock_server.backend import Backend
-from mock_server.catalog import Catalog
-from mock_server.scenario import make_outcome
-from mock_server.server import RunningServer, run_in_thread
+from mock_server.contract.catalog import Catalog
+from mock_server.http.server import RunningServer, run_in_thread
+from mock_server.http.webhooks import WebhookDispatcher
+from mock_server.model.backend import Backend
+from mock_server.model.rules import make_outcome
 from mock_server.settings import Settings
-from mock_server.webhooks import WebhookDispatcher
 from tests.conftest import T2I, Live
 
 WAIT = 10.0  # upper bound for anything to arrive; tests return as soon as it does

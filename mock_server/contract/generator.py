@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mock_server.ranges import int_range_regex
-from mock_server.tables import EndpointTable, Param, Source, load_table
+from mock_server.contract.ranges import int_range_regex
+from mock_server.contract.tables import EndpointTable, Param, Source, load_table
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://wavespeed-mock.invalid/schemas/"
@@ -340,7 +340,7 @@ def endpoint_kind(tables: list[EndpointTable]) -> str:
 
 def build(sources: Sources) -> dict[str, str]:
     """Every generated file, relative to the schemas directory, as text."""
-    from mock_server.openapi import openapi_document
+    from mock_server.contract.openapi import openapi_document
 
     files: dict[str, Json] = {}
     index: list[Json] = []

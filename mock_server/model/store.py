@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from mock_server.jobs import Prediction
+from mock_server.model.predictions import Prediction
 
 T = TypeVar("T")
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from mock_server import fixtures_data
-from mock_server.app import create_app
-from mock_server.assertions import TenantHandle
-from mock_server.control import Controller
-from mock_server.inprocess import ASGIFake, InProcessServer
-from mock_server.server import RunningServer, run_in_thread
+from mock_server.http.app import create_app
+from mock_server.http.control import Controller
+from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.settings import PROGRESSIONS, Settings
+from mock_server.testing import fixtures_data
+from mock_server.testing.assertions import TenantHandle
+from mock_server.testing.inprocess import ASGIFake, InProcessServer
 
 FIXTURES = ("wavespeed", "wavespeed_asgi", "wavespeed_env")
 AUDIT_OPTIONS = tuple(p for p in inspect.signature(TenantHandle.audit_polling).parameters if p != "self")
@@ -110,7 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"wavespeed({', '.join(MARKER_OPTIONS)}): configure this test's tenant "
-                            "on the fake WaveSpeedAI API (mock_server.pytest_plugin)")
+                            "on the fake WaveSpeedAI API (mock_server.testing.pytest_plugin)")
     values: dict[str, Any] = {}
     for name, kind, _, _ in OPTIONS:
         value = config.getoption(name)

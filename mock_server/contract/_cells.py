@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mock_server.tables import TYPES
+from mock_server.contract.tables import TYPES
 
 _MANDATORY = frozenset({"Parameter", "Required"})
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.applications import Starlette
 
-from mock_server.app import create_app
+from mock_server.http.app import create_app
 from mock_server.settings import Settings
 
 

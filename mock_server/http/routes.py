@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mock_server.backend import Backend, InputImage, wait_sync
-from mock_server.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
-from mock_server.jobs import Prediction
+from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.model.backend import Backend, InputImage, wait_sync
+from mock_server.model.predictions import Prediction
 
 # First path segments under /api/v3/ that are API resources, never model owners.
 RESERVED = ("predictions", "media", "balance", "webhook", "model", "models", "account", "billings", "user")

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from mock_server.docpages import parse_page_file
-from mock_server.tables import EndpointTable, Field, Param, load_table
+from mock_server.contract.docpages import parse_page_file
+from mock_server.contract.tables import EndpointTable, Field, Param, load_table
 
 PARAM_TABLES = ("request", "result_request")
 TABLE_ORDER = ("request", "response", "result_request", "result_response")

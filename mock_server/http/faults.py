@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, cast
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.journal import FAULT_NOTE, bearer_tenant, flush_journal
+from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
 
 Action = Literal["status", "latency", "reset", "empty", "truncate"]
 Distribution = Literal["fixed", "uniform", "exponential", "normal"]

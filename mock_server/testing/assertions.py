@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mock_server.catalog import default_catalog
-from mock_server.control import ControlError, FakeWaveSpeed
-from mock_server.jobs import TERMINAL
+from mock_server.contract.catalog import default_catalog
+from mock_server.model.predictions import TERMINAL
+from mock_server.testing.client import ControlError, FakeWaveSpeed
 
 # FaultMiddleware notes "fault <id>: status <code>" on the journal entry of a request it answered.
 _FAULT_NOTE = re.compile(r"^fault (\d+): status (\d+)")

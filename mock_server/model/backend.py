@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mock_server import images
-from mock_server.catalog import Catalog, Endpoint
-from mock_server.clock import Clock
-from mock_server.errors import BadRequest, NotFound
-from mock_server.jobs import COMPLETED, PROCESSING, Outcome, Prediction
-from mock_server.scenario import Scenario
+from mock_server.contract.catalog import Catalog, Endpoint
+from mock_server.contract.errors import BadRequest, NotFound
+from mock_server.model import images
+from mock_server.model.clock import Clock
+from mock_server.model.predictions import COMPLETED, PROCESSING, Outcome, Prediction
+from mock_server.model.rules import Scenario
+from mock_server.model.store import MemoryStore
 from mock_server.settings import Settings
-from mock_server.store import MemoryStore
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Transport flags change how outputs travel, not what they look like.

@@ -16,7 +16,7 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from starlette.types import ASGIApp, Message
 
-from mock_server.assertions import TenantHandle
+from mock_server.testing.assertions import TenantHandle
 
 BASE_URL = "http://wavespeed.test"
 

@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.backend import Backend, Blob
-from mock_server.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
-from mock_server.routes import authenticate, base_url, envelope, read_json
+from mock_server.contract.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from mock_server.http.routes import authenticate, base_url, envelope, read_json
+from mock_server.model.backend import Backend, Blob
 
 SLOT_SECONDS = 3600.0  # presigned object-store URLs typically live an hour
 FORM_OVERHEAD = 64 * 1024  # multipart framing allowed on top of the file before the body counts as too large

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from mock_server._image_meta import (
+from mock_server.model._image_meta import (
     ASPECT_RESOLUTIONS,
     DIGEST_EXCLUDED_PARAMS,
     EXT,
@@ -45,7 +45,7 @@ from mock_server._image_meta import (
     read_metadata,
     resolve_size,
 )
-from mock_server._imaging import Line, Stream, background, clean, edit, open_source, shapes, stamp
+from mock_server.model._imaging import Line, Stream, background, clean, edit, open_source, shapes, stamp
 
 __all__ = [
     "ASPECT_RESOLUTIONS",

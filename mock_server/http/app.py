@@ -15,13 +15,13 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from mock_server import account, control, routes, uploads, webhooks
-from mock_server.backend import Backend
-from mock_server.catalog import Catalog, default_catalog
-from mock_server.clock import Clock
-from mock_server.errors import ApiError, render_api_error, render_http_exception, render_unexpected
-from mock_server.faults import FaultMiddleware, Faults
-from mock_server.journal import Journal, JournalMiddleware
+from mock_server.contract.catalog import Catalog, default_catalog
+from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
+from mock_server.http import account, control, routes, uploads, webhooks
+from mock_server.http.faults import FaultMiddleware, Faults
+from mock_server.http.journal import Journal, JournalMiddleware
+from mock_server.model.backend import Backend
+from mock_server.model.clock import Clock
 from mock_server.settings import Settings
 
 RAW_SEND = "wavespeed_mock.raw_send"

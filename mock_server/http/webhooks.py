@@ -29,10 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.backend import Backend
-from mock_server.jobs import Prediction
-from mock_server.journal import Journal
-from mock_server.routes import authenticate, envelope
+from mock_server.http.journal import Journal
+from mock_server.http.routes import authenticate, envelope
+from mock_server.model.backend import Backend
+from mock_server.model.predictions import Prediction
 from mock_server.settings import Settings
 
 SIGNATURE_VERSION = "v3"

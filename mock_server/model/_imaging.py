@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from mock_server._image_meta import ImageInputError
+from mock_server.model._image_meta import ImageInputError
 
 
 class Stream:

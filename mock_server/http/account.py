@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.backend import Backend
-from mock_server.jobs import COMPLETED, Prediction
-from mock_server.routes import authenticate, backend_of, envelope
+from mock_server.http.routes import authenticate, backend_of, envelope
+from mock_server.model.backend import Backend
+from mock_server.model.predictions import COMPLETED, Prediction
 from mock_server.settings import Settings
 
 CURRENCY = "USD"

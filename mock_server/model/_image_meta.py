@@ -3,7 +3,7 @@
 The request side (:func:`digest_params`, :func:`resolve_size`, :func:`decode_data_uri`,
 :func:`image_size`) and the file side (:func:`encode` writes the JSON facts into a PNG, JPEG or WebP
 file, :func:`read_metadata` reads them back). Callers import the public names from
-:mod:`mock_server.images`, which re-exports them.
+:mod:`mock_server.model.images`, which re-exports them.
 """
 
 from __future__ import annotations

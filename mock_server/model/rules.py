@@ -6,7 +6,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mock_server.jobs import CANCELLED, COMPLETED, FAILED, TASK_ERRORS, TIMEOUT, Outcome
+from mock_server.model.predictions import CANCELLED, COMPLETED, FAILED, TASK_ERRORS, TIMEOUT, Outcome
 
 OUTCOME_STATUSES = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
 

@@ -7,7 +7,7 @@ Pages were saved in three layouts (see ``detect_layout``):
 * ``flattened``: one row per line with the cells run together (``num_inference_stepsintegerNo281 ~ 50The...``).
 
 In every layout a cell can be missing (an empty cell in the page's source simply disappears, or in pipe tables
-the following cells shift left), so a row is never read by position: ``mock_server._cells`` tries every way of
+the following cells shift left), so a row is never read by position: ``mock_server.contract._cells`` tries every way of
 splitting it into the table's columns and keeps the one whose cells fit best. A row that splits equally well
 into different numbers (``112 ~ 50``: default 1 or 11?) is ambiguous, and ``PageParseError`` says so rather
 than guess.
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mock_server._cells import NAME_RE, Facts, RowSplitError, segment
-from mock_server.tables import TYPES, EndpointTable, Field, Param, Source
+from mock_server.contract._cells import NAME_RE, Facts, RowSplitError, segment
+from mock_server.contract.tables import TYPES, EndpointTable, Field, Param, Source
 
 COLUMNS = ("Parameter", "Type", "Required", "Default", "Range", "Description")
 

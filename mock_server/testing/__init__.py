@@ -1,0 +1,1 @@
+"""The test kit: pytest plugin, FakeWaveSpeed client, journal assertions, in-process transport, conformance runner."""
