@@ -23,7 +23,7 @@ from mock_server.model import images
 from mock_server.model.clock import Clock
 from mock_server.model.predictions import COMPLETED, PROCESSING, Outcome, Prediction
 from mock_server.model.rules import Scenario
-from mock_server.model.store import MemoryStore
+from mock_server.model.store.legacy import MemoryStore
 from mock_server.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")

@@ -1,0 +1,125 @@
+"""The one place the fake keeps mutable state: the ``Store`` protocol every backend implements.
+
+State is a handful of shapes, each owned by a tenant (the API key; ``""`` for server-wide state):
+
+- records: JSON objects in named kinds (``prediction``, ``rule``, ``fault``, ``slot``, ...), one key each, with a TTL,
+  and at most ``Limits.max_records`` per kind (the oldest are evicted first);
+- logs: append-only, numbered entries (``journal``, ``deliveries``), capped in entries AND bytes;
+- counters: floats that only change by atomic increments (balances, sequence numbers, the clock offset);
+- claims: "this happens once" markers with a TTL (a webhook delivery, a rule's use);
+- blobs: content-addressed bytes (uploads, resolved input images), with a TTL.
+
+Callers never hold a live object: every read returns a fresh copy, and every change goes through ``put``,
+``update`` (an atomic read-modify-write of one record), ``delete``, ``append`` or ``incr``. That is what lets the
+same model code run on one process's memory or on Redis shared by many workers and hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Protocol
+
+import orjson
+
+Record = dict[str, Any]
+
+
+class _Delete:
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE: Final = _Delete()
+"""Returned by an ``update`` change function: remove the record instead of rewriting it."""
+
+Change = Callable[[Record], "Record | None | _Delete"]
+"""Gets a private copy of the record; returns the new record, None to leave it unchanged, or DELETE. On Redis it
+may run more than once (optimistic retry), so it must not have side effects beyond its own return value."""
+
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What keeps a long-running or shared fake from growing without bound."""
+
+    record_ttl: float = DAY  # predictions, upload slots and records, resolved inputs
+    max_records: int = 10_000  # per kind; the oldest go first
+    blob_ttl: float = DAY
+    blob_bytes: int = 256 * 1024 * 1024  # memory store only; Redis relies on TTLs (and its own maxmemory)
+    log_entries: int = 1000  # per log
+    log_bytes: int = 8 * 1024 * 1024  # per log, serialized
+
+
+class Store(Protocol):
+    """All mutable state of one fake server (or of many workers sharing it)."""
+
+    scheme: ClassVar[str]
+    limits: Limits
+
+    # --- records ------------------------------------------------------------------------------------------
+
+    def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
+        """Create or replace a record (TTL: ``limits.record_ttl`` unless given; 0 = no expiry)."""
+
+    def add(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> bool:
+        """Create a record only if the key is free; False when it exists."""
+
+    def get(self, kind: str, key: str) -> Record | None:
+        """A copy of the record, or None when absent or expired."""
+
+    def owner(self, kind: str, key: str) -> str | None:
+        """The tenant a record belongs to, or None when absent."""
+
+    def update(self, kind: str, key: str, change: Change) -> Record | None:
+        """Apply ``change`` atomically; returns the record as stored afterwards (None: absent or deleted)."""
+
+    def delete(self, kind: str, key: str) -> bool: ...
+
+    def records(self, kind: str, tenant: str | None = None) -> list[Record]:
+        """Every live record of a kind (of one tenant), oldest first."""
+
+    # --- logs ---------------------------------------------------------------------------------------------
+
+    def append(self, log: str, entry: Record, *, tenant: str = "") -> int:
+        """Add an entry, numbering it (the number is returned and stored as ``entry["seq"]``)."""
+
+    def entries(self, log: str, tenant: str | None = None) -> list[Record]:
+        """Entries oldest first; when the log was capped, the oldest are gone (see ``dropped``)."""
+
+    def dropped(self, log: str) -> int:
+        """How many entries the caps removed from a log."""
+
+    # --- counters and claims ------------------------------------------------------------------------------
+
+    def incr(self, name: str, amount: float = 1.0, *, tenant: str = "") -> float: ...
+
+    def counter(self, name: str, *, tenant: str = "") -> float: ...
+
+    def claim(self, name: str, ttl: float = DAY) -> bool:
+        """True exactly once per name (until the TTL ends): for "do this once, whichever worker gets here"."""
+
+    # --- blobs --------------------------------------------------------------------------------------------
+
+    def put_blob(self, key: str, mime: str, data: bytes) -> None: ...
+
+    def get_blob(self, key: str) -> tuple[str, bytes] | None: ...
+
+    # --- housekeeping -------------------------------------------------------------------------------------
+
+    def reset(self, tenant: str | None = None) -> int:
+        """Forget one tenant's records, log entries and counters, or (None) everything; returns records removed."""
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes, for the benchmark and the soak test."""
+
+    def close(self) -> None: ...
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def loads(raw: bytes | str) -> Any:
+    return orjson.loads(raw)

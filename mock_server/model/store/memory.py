@@ -1,0 +1,230 @@
+"""The default store: one process's memory, behind one lock (the server's event loop and test threads share it).
+
+Records are kept serialized, exactly as Redis keeps them, so no caller can change stored state by editing what it
+was handed, and both stores behave the same under the one behavioural test suite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mock_server.model.store.base import DELETE, Change, Limits, Record, dumps, loads
+
+
+@dataclass
+class _Slot:
+    tenant: str
+    expires_at: float  # 0: never
+    raw: bytes
+
+
+@dataclass
+class _Log:
+    entries: deque[tuple[str, int, bytes]]  # (tenant, seq, serialized entry)
+    size: int = 0
+    seq: int = 0
+    dropped: int = 0
+
+
+class MemoryStore:
+    scheme: ClassVar[str] = "memory"
+
+    def __init__(self, limits: Limits | None = None, *, clock: Any = time.time) -> None:
+        self.limits = limits or Limits()
+        self._now = clock
+        self._lock = threading.RLock()
+        self._kinds: dict[str, OrderedDict[str, _Slot]] = {}
+        self._logs: dict[str, _Log] = {}
+        self._counters: dict[tuple[str, str], float] = {}
+        self._claims: dict[str, float] = {}
+        self._blobs: OrderedDict[str, tuple[float, str, bytes]] = OrderedDict()
+        self._blob_bytes = 0
+
+    # --- records ------------------------------------------------------------------------------------------
+
+    def _live(self, kind: str, key: str) -> _Slot | None:
+        slot = self._kinds.get(kind, {}).get(key)
+        if slot is not None and slot.expires_at and slot.expires_at <= self._now():
+            del self._kinds[kind][key]
+            return None
+        return slot
+
+    def _expiry(self, ttl: float | None) -> float:
+        ttl = self.limits.record_ttl if ttl is None else ttl
+        return self._now() + ttl if ttl else 0.0
+
+    def _insert(self, kind: str, key: str, slot: _Slot) -> None:
+        table = self._kinds.setdefault(kind, OrderedDict())
+        table.pop(key, None)
+        table[key] = slot
+        now = self._now()
+        # Insertion order is expiry order for one TTL, so the sweep stops at the first live record.
+        while table:
+            first = next(iter(table.values()))
+            if len(table) > self.limits.max_records or (first.expires_at and first.expires_at <= now):
+                table.popitem(last=False)
+            else:
+                break
+
+    def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
+        raw = dumps(record)
+        with self._lock:
+            self._insert(kind, key, _Slot(tenant, self._expiry(ttl), raw))
+
+    def add(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> bool:
+        raw = dumps(record)
+        with self._lock:
+            if self._live(kind, key) is not None:
+                return False
+            self._insert(kind, key, _Slot(tenant, self._expiry(ttl), raw))
+            return True
+
+    def get(self, kind: str, key: str) -> Record | None:
+        with self._lock:
+            slot = self._live(kind, key)
+            raw = None if slot is None else slot.raw
+        return None if raw is None else loads(raw)  # type: ignore[no-any-return]
+
+    def owner(self, kind: str, key: str) -> str | None:
+        with self._lock:
+            slot = self._live(kind, key)
+            return None if slot is None else slot.tenant
+
+    def update(self, kind: str, key: str, change: Change) -> Record | None:
+        with self._lock:
+            slot = self._live(kind, key)
+            if slot is None:
+                return None
+            result = change(loads(slot.raw))
+            if result is DELETE:
+                del self._kinds[kind][key]
+                return None
+            if result is None:
+                return loads(slot.raw)  # type: ignore[no-any-return]
+            assert isinstance(result, dict)
+            slot.raw = dumps(result)  # keeps its place and its expiry, like Redis SET KEEPTTL
+            return loads(slot.raw)  # type: ignore[no-any-return]
+
+    def delete(self, kind: str, key: str) -> bool:
+        with self._lock:
+            return self._kinds.get(kind, {}).pop(key, None) is not None
+
+    def records(self, kind: str, tenant: str | None = None) -> list[Record]:
+        now = self._now()
+        with self._lock:
+            raws = [s.raw for s in self._kinds.get(kind, {}).values()
+                    if (tenant is None or s.tenant == tenant) and not (s.expires_at and s.expires_at <= now)]
+        return [loads(raw) for raw in raws]
+
+    # --- logs ---------------------------------------------------------------------------------------------
+
+    def append(self, log: str, entry: Record, *, tenant: str = "") -> int:
+        with self._lock:
+            book = self._logs.setdefault(log, _Log(deque()))
+            book.seq += 1
+            raw = dumps({**entry, "seq": book.seq})
+            book.entries.append((tenant, book.seq, raw))
+            book.size += len(raw)
+            while book.entries and (len(book.entries) > self.limits.log_entries or book.size > self.limits.log_bytes):
+                _, _, gone = book.entries.popleft()
+                book.size -= len(gone)
+                book.dropped += 1
+            return book.seq
+
+    def entries(self, log: str, tenant: str | None = None) -> list[Record]:
+        with self._lock:
+            book = self._logs.get(log)
+            raws = [] if book is None else [raw for t, _, raw in book.entries if tenant is None or t == tenant]
+        return [loads(raw) for raw in raws]
+
+    def dropped(self, log: str) -> int:
+        with self._lock:
+            book = self._logs.get(log)
+            return 0 if book is None else book.dropped
+
+    # --- counters and claims ------------------------------------------------------------------------------
+
+    def incr(self, name: str, amount: float = 1.0, *, tenant: str = "") -> float:
+        with self._lock:
+            value = self._counters.get((tenant, name), 0.0) + amount
+            self._counters[(tenant, name)] = value
+            return value
+
+    def counter(self, name: str, *, tenant: str = "") -> float:
+        with self._lock:
+            return self._counters.get((tenant, name), 0.0)
+
+    def claim(self, name: str, ttl: float = 24 * 3600.0) -> bool:
+        now = self._now()
+        with self._lock:
+            if len(self._claims) > self.limits.max_records:
+                self._claims = {k: v for k, v in self._claims.items() if v > now}
+            if self._claims.get(name, 0.0) > now:
+                return False
+            self._claims[name] = now + ttl
+            return True
+
+    # --- blobs --------------------------------------------------------------------------------------------
+
+    def put_blob(self, key: str, mime: str, data: bytes) -> None:
+        with self._lock:
+            old = self._blobs.pop(key, None)
+            if old is not None:
+                self._blob_bytes -= len(old[2])
+            self._blobs[key] = (self._now() + self.limits.blob_ttl, mime, data)
+            self._blob_bytes += len(data)
+            now = self._now()
+            while self._blobs:
+                expires, _, first = next(iter(self._blobs.values()))
+                if self._blob_bytes > self.limits.blob_bytes or expires <= now:
+                    self._blobs.popitem(last=False)
+                    self._blob_bytes -= len(first)
+                else:
+                    break
+
+    def get_blob(self, key: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            found = self._blobs.get(key)
+            if found is None or found[0] <= self._now():
+                return None
+            return found[1], found[2]
+
+    # --- housekeeping -------------------------------------------------------------------------------------
+
+    def reset(self, tenant: str | None = None) -> int:
+        with self._lock:
+            if tenant is None:
+                removed = sum(len(t) for t in self._kinds.values())
+                self._kinds.clear()
+                self._logs.clear()
+                self._counters.clear()
+                self._claims.clear()
+                self._blobs.clear()
+                self._blob_bytes = 0
+                return removed
+            removed = 0
+            for table in self._kinds.values():
+                gone = [k for k, s in table.items() if s.tenant == tenant]
+                for key in gone:
+                    del table[key]
+                removed += len(gone)
+            for book in self._logs.values():
+                kept = deque(e for e in book.entries if e[0] != tenant)
+                book.size = sum(len(e[2]) for e in kept)
+                book.entries = kept
+            self._counters = {k: v for k, v in self._counters.items() if k[0] != tenant}
+            return removed
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"records": {k: len(t) for k, t in self._kinds.items()},
+                    "log_entries": {k: len(b.entries) for k, b in self._logs.items()},
+                    "log_bytes": {k: b.size for k, b in self._logs.items()},
+                    "blobs": len(self._blobs), "blob_bytes": self._blob_bytes}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,165 @@
+"""One behavioural suite for every Store: the same assertions against memory and a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from mock_server.model.store import DELETE, Limits, MemoryStore, Store, store_from_url
+
+LIMITS = Limits(record_ttl=60, max_records=5, log_entries=4, log_bytes=400, blob_ttl=60)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        made = store_from_url("memory://", LIMITS)
+    else:
+        made = store_from_url(request.getfixturevalue("redis_url"), LIMITS)
+    yield made
+    made.close()
+
+
+def test_a_record_reads_back_as_a_copy_that_cannot_change_the_store(store: Store) -> None:
+    store.put("prediction", "p1", {"status": "created", "outputs": []}, tenant="alice")
+    copy = store.get("prediction", "p1")
+    assert copy == {"status": "created", "outputs": []}
+    copy["outputs"].append("x")
+    assert store.get("prediction", "p1") == {"status": "created", "outputs": []}
+    assert store.owner("prediction", "p1") == "alice"
+    assert store.get("prediction", "nope") is None and store.owner("prediction", "nope") is None
+
+
+def test_add_creates_only_when_the_key_is_free(store: Store) -> None:
+    assert store.add("slot", "t1", {"n": 1})
+    assert not store.add("slot", "t1", {"n": 2})
+    assert store.get("slot", "t1") == {"n": 1}
+
+
+def test_update_is_atomic_under_concurrent_writers(store: Store) -> None:
+    store.put("counter", "c", {"n": 0})
+
+    def bump() -> None:
+        for _ in range(50):
+            store.update("counter", "c", lambda r: {**r, "n": r["n"] + 1})
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get("counter", "c") == {"n": 200}
+
+
+def test_update_can_leave_unchanged_or_delete(store: Store) -> None:
+    store.put("rule", "r1", {"used": 0})
+    assert store.update("rule", "r1", lambda r: None) == {"used": 0}
+    assert store.update("rule", "r1", lambda r: DELETE) is None
+    assert store.get("rule", "r1") is None
+    assert store.update("rule", "r1", lambda r: {"used": 1}) is None  # absent: nothing created
+
+
+def test_records_list_oldest_first_per_tenant(store: Store) -> None:
+    for i, tenant in enumerate(["a", "b", "a"]):
+        store.put("prediction", f"p{i}", {"i": i}, tenant=tenant)
+    assert [r["i"] for r in store.records("prediction")] == [0, 1, 2]
+    assert [r["i"] for r in store.records("prediction", "a")] == [0, 2]
+    assert store.delete("prediction", "p0") and not store.delete("prediction", "p0")
+    assert [r["i"] for r in store.records("prediction", "a")] == [2]
+
+
+def test_each_kind_keeps_at_most_max_records_dropping_the_oldest(store: Store) -> None:
+    for i in range(8):
+        store.put("prediction", f"p{i}", {"i": i}, tenant="a")
+    assert [r["i"] for r in store.records("prediction")] == [3, 4, 5, 6, 7]
+    assert store.get("prediction", "p0") is None
+
+
+def test_logs_are_numbered_and_capped_in_entries_and_bytes(store: Store) -> None:
+    seqs = [store.append("journal", {"path": f"/{i}"}, tenant="a" if i % 2 else "b") for i in range(6)]
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    assert [e["seq"] for e in store.entries("journal")] == [3, 4, 5, 6]
+    assert [e["path"] for e in store.entries("journal", "a")] == ["/3", "/5"]
+    store.append("journal", {"body": "x" * 300}, tenant="a")
+    kept = store.entries("journal")
+    assert kept[-1]["seq"] == 7 and sum(len(str(e)) for e in kept) < 600
+    assert store.dropped("journal") >= 3
+
+
+def test_counters_add_up_per_tenant(store: Store) -> None:
+    assert store.incr("spent", 0.04, tenant="a") == pytest.approx(0.04)
+    assert store.incr("spent", 0.08, tenant="a") == pytest.approx(0.12)
+    assert store.counter("spent", tenant="b") == 0
+    assert store.incr("ids") == 1 and store.incr("ids") == 2
+
+
+def test_a_claim_is_granted_once(store: Store) -> None:
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(store.claim("webhook:p1"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+
+
+def test_blobs_round_trip(store: Store) -> None:
+    store.put_blob("abc", "image/png", b"\x89PNG...")
+    assert store.get_blob("abc") == ("image/png", b"\x89PNG...")
+    assert store.get_blob("missing") is None
+
+
+def test_reset_of_one_tenant_leaves_the_others(store: Store) -> None:
+    store.put("prediction", "p1", {"n": 1}, tenant="a")
+    store.put("prediction", "p2", {"n": 2}, tenant="b")
+    store.put("rule", "r1", {"n": 3})  # server-wide
+    store.append("journal", {"n": 1}, tenant="a")
+    store.append("journal", {"n": 2}, tenant="b")
+    store.incr("spent", 1, tenant="a")
+    store.incr("spent", 1, tenant="b")
+    assert store.reset("a") == 1
+    assert store.get("prediction", "p1") is None and store.get("prediction", "p2") == {"n": 2}
+    assert store.get("rule", "r1") == {"n": 3}
+    assert [e["n"] for e in store.entries("journal")] == [2]
+    assert store.counter("spent", tenant="a") == 0 and store.counter("spent", tenant="b") == 1
+    assert [r["n"] for r in store.records("prediction", "a")] == []
+
+
+def test_reset_of_everything(store: Store) -> None:
+    store.put("prediction", "p1", {"n": 1}, tenant="a")
+    store.put_blob("k", "text/plain", b"x")
+    store.append("journal", {"n": 1})
+    store.reset()
+    assert store.records("prediction") == [] and store.entries("journal") == []
+    assert store.get_blob("k") is None
+
+
+def test_memory_records_and_blobs_expire_by_the_store_clock() -> None:
+    now = [1000.0]
+    store = MemoryStore(LIMITS, clock=lambda: now[0])
+    store.put("slot", "short", {"n": 1}, ttl=5)
+    store.put("slot", "long", {"n": 2})
+    store.put_blob("b", "text/plain", b"x")
+    now[0] += 6
+    assert store.get("slot", "short") is None
+    assert [r["n"] for r in store.records("slot")] == [2]
+    now[0] += 60
+    assert store.records("slot") == [] and store.get_blob("b") is None
+
+
+def test_redis_keys_carry_ttls(redis_url: str) -> None:
+    import redis
+
+    store = store_from_url(redis_url, LIMITS)
+    store.put("slot", "short", {"n": 1}, ttl=5)
+    store.put("prediction", "p", {"n": 1}, tenant="a")
+    store.put_blob("b", "text/plain", b"x")
+    store.append("journal", {"n": 1}, tenant="a")
+    raw = redis.Redis.from_url(redis_url)
+    ttls = {key.decode(): raw.pttl(key) for key in raw.scan_iter("*")}
+    raw.close()
+    store.close()
+    assert ttls, "the store wrote no keys"
+    assert all(0 < ttl <= LIMITS.record_ttl * 1000 for key, ttl in ttls.items()), ttls
