@@ -6,7 +6,10 @@ import argparse
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mock_server.model.store import Limits
 
 PREFIX = "WAVESPEED_MOCK_"
 PROGRESSIONS = ("time", "polls", "manual")
@@ -40,7 +43,15 @@ class Settings:
                                choices=("accept", "reject"), default="accept")
     fetch_inputs: bool = _opt("download input image URLs from other hosts (off: a generated stand-in is used)",
                               default=False)
+    store: str = _opt("where state lives: memory:// (this process) or redis://HOST:PORT/DB (shared by workers and "
+                      "hosts, kept across restarts)", default="memory://")
+    record_ttl: float = _opt("seconds predictions, uploads and their inputs are kept (the real API keeps 7 days)",
+                             default=24 * 3600.0)
+    max_predictions: int = _opt("predictions (and uploads) kept at most; the oldest are forgotten first",
+                                default=10_000)
     journal_cap: int = _opt("request journal size; the oldest entries are dropped", default=1000)
+    journal_bytes: int = _opt("request journal size in bytes (bodies included); the oldest entries are dropped",
+                              default=16 * 1024 * 1024)
     upload_max_bytes: int = _opt("largest accepted upload in bytes (larger: 413)", default=20 * 1024 * 1024)
     image_cache_bytes: int = _opt("memory for generated images in bytes", default=64 * 1024 * 1024)
     webhook_allow: tuple[str, ...] = _opt(
@@ -81,13 +92,24 @@ class Settings:
             problems.append("latency_scale and sync_timeout must not be negative")
         if self.webhook_retry_base < 0 or self.webhook_timeout <= 0:
             problems.append("webhook_retry_base must not be negative and webhook_timeout must be positive")
-        if self.journal_cap < 1 or self.upload_max_bytes < 1:
-            problems.append("journal_cap and upload_max_bytes must be positive")
+        if self.journal_cap < 1 or self.upload_max_bytes < 1 or self.journal_bytes < 1:
+            problems.append("journal_cap, journal_bytes and upload_max_bytes must be positive")
+        if self.record_ttl <= 0 or self.max_predictions < 1:
+            problems.append("record_ttl and max_predictions must be positive")
+        if not self.store.startswith(("memory:", "redis://", "rediss://", "unix://")):
+            problems.append("store must be memory:// or redis://HOST:PORT/DB")
         if self.unknown_fields not in ("accept", "reject"):
             problems.append("unknown_fields must be accept or reject")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
         return self
+
+    def limits(self) -> Limits:
+        """The store's bounds, from these settings."""
+        from mock_server.model.store import Limits  # settings imports nothing of ours at module level
+
+        return Limits(record_ttl=self.record_ttl, max_records=self.max_predictions, blob_ttl=self.record_ttl,
+                      log_entries=self.journal_cap, log_bytes=self.journal_bytes)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).validated()

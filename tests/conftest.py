@@ -31,7 +31,7 @@ class Live:
 
     @property
     def backend(self) -> Backend:
-        backend: Backend = self.running.app.state.backend
+        backend: Backend = self.running.app.state.mock.backend
         return backend
 
     def submit(self, model: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
@@ -90,4 +90,4 @@ def live(shared_server: RunningServer) -> Iterator[Live]:
     client = Live(shared_server, key=f"key-{uuid.uuid4().hex[:8]}")
     yield client
     client.http.close()
-    client.backend.reset(client.key)
+    client.running.app.state.mock.store.reset(client.key)

@@ -27,7 +27,7 @@ def balance(server: Live) -> float:
 
 
 def accounts(server: Live) -> Accounts:
-    meter: Accounts = server.running.app.state.accounts
+    meter: Accounts = server.running.app.state.mock.accounts
     return meter
 
 
@@ -55,7 +55,7 @@ def test_a_completed_prediction_is_charged_its_catalog_price_per_output(live: Li
 
 
 def test_failed_and_unpriced_predictions_are_free(live: Live) -> None:
-    live.backend.scenario.enqueue(make_outcome({"status": "failed", "code": 5000}), tenant=live.key)
+    live.backend.rules.enqueue(make_outcome({"status": "failed", "code": 5000}), tenant=live.key)
     failed = live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
     live.run_to_end(UNPRICED, {"prompt": "x"})
 
@@ -94,7 +94,7 @@ def test_reset_and_set_balance_restart_the_meter(live: Live) -> None:
     live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
     meter = accounts(live)
 
-    meter.reset(live.key)
+    live.running.app.state.mock.store.reset(live.key)
     after_reset = balance(live)
     meter.set_balance(live.key, 0.05)
     live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})

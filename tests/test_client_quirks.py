@@ -19,7 +19,7 @@ Shape = tuple[int, dict[str, Any]]  # (HTTP status, JSON body)
 @pytest.fixture
 def shapes(live: Live) -> Iterator[dict[str, Shape]]:
     """Every kind of answer a client can get, taken from a live fake."""
-    fake = FakeWaveSpeed(live.base_url, live.key, controller=live.running.app.state.controller)
+    fake = FakeWaveSpeed(live.base_url, live.key, controller=live.running.app.state.mock.controller)
 
     def call(response: httpx.Response) -> Shape:
         return response.status_code, response.json()
@@ -151,5 +151,5 @@ def test_channel_attribution_headers_are_tolerated_and_recorded(live: Live) -> N
     response = live.submit(T2I, {"prompt": "x"}, headers=headers)
 
     assert response.status_code == 200
-    entry = live.running.app.state.journal.find(tenant=live.key, method="POST")[-1]
+    entry = live.running.app.state.mock.journal.find(tenant=live.key, method="POST")[-1]
     assert entry.headers["x-client-name"] == "wavespeed-js"

@@ -265,7 +265,7 @@ def test_a_bad_request_answered_with_500_is_reported(serve, tmp_path: Path) -> N
     entry = found[0]
     assert entry["expected"].startswith("a 4xx rejection (")
     assert entry["observed"].startswith("HTTP 500 ")
-    assert entry["path"] in create_app(settings()).state.backend.catalog.endpoints[T2I].properties  # mutated field
+    assert entry["path"] in create_app(settings()).state.mock.backend.catalog.endpoints[T2I].properties  # mutated field
     assert f"{T2I}: submit {entry['path']}: expected a 4xx rejection" in run.output
 
 
@@ -279,7 +279,7 @@ def test_url_target_spends_at_most_the_budget(serve, tmp_path: Path) -> None:  #
     run = run_suite(tmp_path, "--target", running.base_url, "--poll-interval", "0", "--budget", "2",
                     "--max-examples", "3", "-k", f"valid_request_is_accepted or lifecycle or {T2I_ID}")
 
-    accepted = len(app.state.backend.store.list())
+    accepted = len(app.state.mock.backend.predictions())
     assert run.code == 0, run.output[-3000:]
     assert accepted == 2
     assert run.report["budget"]["spent"] == 2 and run.report["budget"]["limit"] == 2

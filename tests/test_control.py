@@ -19,7 +19,7 @@ from tests.conftest import DEV, EDIT, T2I, Live
 @pytest.fixture(params=["http", "python"])
 def fake(request: pytest.FixtureRequest, live: Live) -> Iterator[FakeWaveSpeed]:
     """The same handle, talking over HTTP (/_mock/) or straight to the in-process server state."""
-    controller = live.running.app.state.controller if request.param == "python" else None
+    controller = live.running.app.state.mock.controller if request.param == "python" else None
     handle = FakeWaveSpeed(live.base_url, live.key, controller=controller)
     yield handle
     handle.reset()
@@ -205,9 +205,9 @@ def test_serve_reads_a_declarative_scenario_file(tmp_path: Path) -> None:
 
     app = create_app(Settings(scenario=str(scenario)))
 
-    rules = app.state.controller.outcomes()
+    rules = app.state.mock.controller.outcomes()
     assert rules[0]["outcome"] == {"status": "failed", "code": 1402} and rules[0]["times"] is None
-    assert app.state.backend.scenario.behaviour_for(DEV).progression == "manual"
+    assert app.state.mock.backend.rules.behaviour_for(DEV).progression == "manual"
 
 
 def test_a_broken_scenario_file_is_a_clear_start_up_error(tmp_path: Path) -> None:

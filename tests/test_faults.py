@@ -23,12 +23,12 @@ CUT = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError, httpx.Wri
 
 
 def faults_of(live: Live) -> Faults:
-    faults: Faults = live.running.app.state.faults
+    faults: Faults = live.running.app.state.mock.faults
     return faults
 
 
 def journal_of(live: Live) -> Journal:
-    journal: Journal = live.running.app.state.journal
+    journal: Journal = live.running.app.state.mock.journal
     return journal
 
 
@@ -123,12 +123,14 @@ def test_match_consumes_uses_and_honours_method_path_and_tenant() -> None:
     once = faults.add({"status": 500, "path": "/api/v3/predictions/*/result", "method": "GET", "tenant": "a"})
     twice = faults.add({"status": 502, "path": "/api/*", "times": 2})
 
-    assert faults.match("POST", "/api/v3/predictions/1/result", "a") is twice
-    assert faults.match("GET", "/api/v3/predictions/1/result", "b") is twice
+    assert faults.match("POST", "/api/v3/predictions/1/result", "a").id == twice.id
+    second = faults.match("GET", "/api/v3/predictions/1/result", "b")
+    assert second is not None and (second.id, second.hits, second.remaining) == (twice.id, 2, 0)
     assert faults.match("GET", "/api/v3/predictions/1/result", "b") is None
-    assert faults.match("get", "/api/v3/predictions/1/result", "a") is once
+    only = faults.match("get", "/api/v3/predictions/1/result", "a")
+    assert only is not None and (only.id, only.hits) == (once.id, 1)
     assert faults.match("GET", "/api/v3/predictions/1/result", "a") is None
-    assert faults.active() == [] and (once.hits, twice.hits) == (1, 2)
+    assert faults.active() == []
 
 
 def test_clear_and_reseed() -> None:
@@ -170,7 +172,7 @@ def test_error_statuses_answer_the_envelope_and_are_journaled(start_server: Call
     assert response.status_code == status
     assert response.json() == {"code": status, "message": "injected"}
     assert "retry-after" not in response.headers
-    assert live.backend.store.list(live.key) == []
+    assert live.backend.predictions(live.key) == []
     [recorded] = journal_of(live).entries()
     assert (recorded.status, recorded.note) == (status, f"fault 1: status {status}")
     assert recorded.body == {"prompt": "never reaches the backend"}
@@ -330,7 +332,7 @@ def test_truncate_is_seen_by_a_plain_get_as_an_error(start_server: Callable[...,
 
 def test_connection_faults_without_a_real_connection_raise_a_clear_error() -> None:
     app = app_module.create_app(Settings(progression="polls"))
-    app.state.faults.add({"action": "reset"})
+    app.state.mock.faults.add({"action": "reset"})
 
     async def call() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as client:

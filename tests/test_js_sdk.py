@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_js_sdk_runs_polls_syncs_uploads_and_sees_failures(live: Live) -> None:
-    fake = FakeWaveSpeed(live.base_url, live.key, controller=live.running.app.state.controller)
+    fake = FakeWaveSpeed(live.base_url, live.key, controller=live.running.app.state.mock.controller)
     fake.fail_next(code=1402, prompt_contains="must fail")
     fake.enqueue(sync_timeout=True, prompt_contains="sync timeout")
     picture = image_path("target-96x96.jpg")

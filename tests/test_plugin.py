@@ -13,7 +13,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mock_server.http.server import RunningServer
-from mock_server.model.rules import ModelBehaviour, Scenario
+from mock_server.model.rules import ModelBehaviour, Rules
+from mock_server.model.store import MemoryStore
 from mock_server.resources import data_dir
 from mock_server.testing import fixtures_data
 from mock_server.testing.assertions import PollingAuditError, SubmissionMismatch, TenantHandle
@@ -116,7 +117,7 @@ def test_env_points_unmodified_module_level_sdk_calls_at_the_fake(wavespeed_env)
 
 def test_asgi_sync_client_runs_in_process_with_its_lifespan(wavespeed_asgi):
     APPS.append(wavespeed_asgi.server.app)
-    assert wavespeed_asgi.server.app.state.loop is not None
+    assert wavespeed_asgi.server.app.state.mock.runtime.loop is not None
     with wavespeed_asgi.client() as client:
         prediction_id = client.post("/api/v3/" + T2I, json={"prompt": "x"}).json()["data"]["id"]
         statuses = [client.get(f"/api/v3/predictions/{prediction_id}/result").json()["data"]["status"]
@@ -129,7 +130,7 @@ def test_asgi_sync_client_runs_in_process_with_its_lifespan(wavespeed_asgi):
 
 
 def test_asgi_lifespan_was_shut_down_at_teardown():
-    assert APPS[0].state.loop is None
+    assert APPS[0].state.mock.runtime.loop is None
 
 
 @pytest.fixture
@@ -217,7 +218,7 @@ def test_faults(wavespeed):
 
 @pytest.mark.wavespeed(webhooks={"duplicate": True, "delay": 0.5})
 def test_webhooks(wavespeed, wavespeed_server):
-    adversary = wavespeed_server.app.state.webhooks.adversary(wavespeed.api_key)
+    adversary = wavespeed_server.app.state.mock.webhooks.adversary(wavespeed.api_key)
     assert (adversary.duplicate, adversary.delay) == (True, 0.5)
 
 
@@ -232,8 +233,8 @@ class TestLayered:
 def test_nothing_leaks_into_the_next_test(wavespeed, wavespeed_server):
     prediction_id = submit(wavespeed)
     assert [poll(wavespeed, prediction_id) for _ in range(2)] == ["processing", "completed"]
-    assert wavespeed_server.app.state.controller.faults() == []
-    assert wavespeed_server.app.state.controller.outcomes() == []
+    assert wavespeed_server.app.state.mock.controller.faults() == []
+    assert wavespeed_server.app.state.mock.controller.outcomes() == []
 ''')
 
     result = pytester.runpytest(*STRICT)
@@ -297,7 +298,8 @@ def test_marker_without_a_fixture():
 
 
 def test_behaviour_is_layered_per_tenant_and_reset_with_it() -> None:
-    scenario = Scenario()
+    store = MemoryStore()
+    scenario = Rules(store)
     scenario.set_behaviour("*", progression="polls", poll_every=2)
     scenario.set_behaviour(DEV, "a", progression="manual")
     scenario.set_behaviour("*", "a", latency=(1.0, 2.0))
@@ -305,7 +307,7 @@ def test_behaviour_is_layered_per_tenant_and_reset_with_it() -> None:
     assert scenario.behaviour_for(DEV, "a") == ModelBehaviour("manual", 2, (1.0, 2.0))
     assert scenario.behaviour_for(T2I, "a") == ModelBehaviour("polls", 2, (1.0, 2.0))
     assert scenario.behaviour_for(DEV, "b") == scenario.behaviour_for(DEV) == ModelBehaviour("polls", 2, None)
-    scenario.reset("a")
+    store.reset("a")
     assert scenario.behaviour_for(DEV, "a") == ModelBehaviour("polls", 2, None)
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from mock_server.contract.catalog import Catalog
 from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.http.webhooks import WebhookDispatcher
+from mock_server.http.app import create_app
 from mock_server.model.backend import Backend
 from mock_server.model.rules import make_outcome
 from mock_server.settings import Settings
@@ -91,7 +92,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float | None 
 
 
 def dispatcher(server: Live) -> WebhookDispatcher:
-    webhooks: WebhookDispatcher = server.running.app.state.webhooks
+    webhooks: WebhookDispatcher = server.running.app.state.mock.webhooks
     return webhooks
 
 
@@ -160,7 +161,7 @@ def test_the_verifier_rejects_a_tampered_body_and_a_stale_timestamp(server: Live
 
 
 def test_a_failed_prediction_is_delivered_with_its_task_code(server: Live, receiver: Receiver) -> None:
-    server.backend.scenario.enqueue(make_outcome({"status": "failed", "code": 1402}), tenant=server.key)
+    server.backend.rules.enqueue(make_outcome({"status": "failed", "code": 1402}), tenant=server.key)
     prediction_id = submit(server, receiver.url)
     finish(server, prediction_id)
 
@@ -218,7 +219,7 @@ def test_a_500_is_retried_with_the_same_webhook_id_and_both_attempts_are_recorde
     records = dispatcher(server).deliveries(server.key)
     assert [(r["attempt"], r["status"]) for r in records] == [(1, 500), (2, 200)]
     assert {r["event_id"] for r in records} == {prediction_id[:25]}
-    journal = getattr(server.running.app.state, "journal", None)
+    journal = server.running.app.state.mock.journal
     if journal is not None:
         entries = journal.find(kind="webhook", tenant=server.key)
         assert [e.status for e in entries] == [500, 200]
@@ -269,7 +270,7 @@ def test_a_host_outside_the_allowlist_is_never_contacted(server: Live, monkeypat
     assert contacted == []
     [record] = dispatcher(server).deliveries(server.key)
     assert (record["status"], record["note"]) == (None, "blocked: host not in the webhook allowlist")
-    journal = getattr(server.running.app.state, "journal", None)
+    journal = server.running.app.state.mock.journal
     if journal is not None:
         [entry] = journal.find(kind="webhook", tenant=server.key)
         assert entry.status is None and entry.note == "blocked: host not in the webhook allowlist"
@@ -289,7 +290,7 @@ def test_a_host_outside_the_allowlist_is_never_contacted(server: Live, monkeypat
 def test_loopback_and_configured_hosts_are_allowed(catalog: Catalog, url: str, allowed: bool) -> None:
     settings = Settings(webhook_allow=("hooks.example.test",))
 
-    assert WebhookDispatcher(settings, Backend(settings, catalog)).allowed(url) is allowed
+    assert WebhookDispatcher(settings, create_app(settings, catalog=catalog).state.mock.backend).allowed(url) is allowed
 
 
 # --- adversarial delivery -----------------------------------------------------------------------------------
@@ -379,7 +380,7 @@ def test_a_time_progressed_prediction_nobody_polls_still_delivers(start_server: 
 
     [hook] = receiver.wait_for(1)
 
-    prediction = server.backend.store.get(server.key, prediction_id)
+    prediction = server.backend.find(server.key, prediction_id)
     assert prediction is not None and prediction.polls == 0
     assert (hook.json()["id"], hook.json()["status"]) == (prediction_id, "completed")
 

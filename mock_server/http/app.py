@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,8 +19,10 @@ from mock_server.contract.errors import ApiError, render_api_error, render_http_
 from mock_server.http import account, control, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.journal import Journal, JournalMiddleware
+from mock_server.http.state import AppState, Runtime
 from mock_server.model.backend import Backend
 from mock_server.model.clock import Clock
+from mock_server.model.store import Store, store_from_url
 from mock_server.settings import Settings
 
 RAW_SEND = "wavespeed_mock.raw_send"
@@ -38,40 +39,39 @@ class MockApp(Starlette):
 
 
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None,
-               clock: Clock | None = None) -> MockApp:
+               clock: Clock | None = None, store: Store | None = None) -> MockApp:
     """Build a fake WaveSpeed server.
 
     Args:
         settings: behaviour of this server; by default read from ``WAVESPEED_MOCK_*`` variables.
         catalog: the endpoints to serve; by default the installed generated schemas.
-        clock: the clock predictions age by; by default real time (or frozen, per settings).
+        clock: the clock predictions age by; by default real time (or frozen, per settings), kept in the store.
+        store: where state lives; by default the one ``settings.store`` names (memory unless a Redis URL).
     """
     settings = settings or Settings.from_env()
-    backend = Backend(settings, catalog or default_catalog(), clock)
-    journal = Journal(settings.journal_cap)
-    faults = Faults(settings.seed)
-    # `app` is bound below; the dispatcher asks for the loop only once the server runs.
-    dispatcher = webhooks.WebhookDispatcher(settings, backend, journal, loop=lambda: app.state.loop)
-    state: dict[str, Any] = {
-        "backend": backend,
-        "settings": settings,
-        "journal": journal,
-        "faults": faults,
-        "uploads": uploads.Uploads(backend),
-        "webhooks": dispatcher,
-        "accounts": account.Accounts(settings, backend),
-        "on_submit": [dispatcher.watch],  # routes.submit calls these with each new prediction
-    }
+    store = store or store_from_url(settings.store, settings.limits())
+    clock = clock or Clock(frozen=settings.frozen_clock, store=store)
+    catalog = catalog or default_catalog()
+    backend = Backend(settings, catalog, store, clock)
+    journal = Journal(store)
+    runtime = Runtime()
+    dispatcher = webhooks.WebhookDispatcher(settings, backend, journal, loop=lambda: runtime.loop)
+    parts = {"settings": settings, "catalog": catalog, "store": store, "clock": clock, "backend": backend,
+             "journal": journal, "faults": Faults(store, settings.seed), "uploads": uploads.Uploads(backend),
+             "webhooks": dispatcher, "accounts": account.Accounts(settings, backend), "runtime": runtime}
+    state = AppState(**parts)
     # The journal sits outside the faults, so it records injected statuses and cut connections too.
-    middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=faults)]
+    middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=state.faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Work started from other threads (a test advancing a prediction) is handed to this loop.
-        app.state.loop = asyncio.get_running_loop()
+        runtime.loop = asyncio.get_running_loop()
+        # A restarted server (or a new worker) picks up the predictions whose webhooks are still due.
+        dispatcher.resume()
         yield
-        app.state.loop = None
+        runtime.loop = None
 
     app = MockApp(
         routes=[*extra_routes, *routes.routes],
@@ -83,12 +83,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         },
         lifespan=lifespan,
     )
-    for name, value in state.items():
-        setattr(app.state, name, value)
-    app.state.loop = None
-    app.state.controller = control.Controller(app.state)
+    app.state.mock = state
     if settings.scenario:
-        _apply_scenario_file(app.state.controller, settings.scenario)
+        _apply_scenario_file(state.controller, settings.scenario)
     return app
 
 

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.errors import BadRequest
+from mock_server.http.state import AppState, state_of
 from mock_server.model.predictions import Prediction
 from mock_server.model.rules import make_outcome
 from mock_server.settings import PROGRESSIONS
@@ -56,14 +57,11 @@ OPERATIONS = (
 
 
 class Controller:
-    """Every control operation, over the state of one app (``app.state``)."""
+    """Every control operation, over the typed state of one app."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
-
-    @property
-    def backend(self) -> Any:
-        return self.state.backend
+        self.backend = state.backend
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -72,10 +70,10 @@ class Controller:
 
     def reset(self, tenant: str | None = None) -> dict[str, Any]:
         """Forget predictions, queued outcomes, faults, journal entries and deliveries (of one tenant)."""
-        removed = self.backend.reset(tenant)
-        for forget in (self.state.journal.clear, self.state.faults.clear, self.state.webhooks.reset,
-                       self.state.accounts.reset, self.state.uploads.reset):
-            forget(tenant)
+        # Everything a tenant owns is in the store, so one call forgets it on every worker.
+        removed = self.state.store.reset(tenant)
+        if tenant is None:
+            self.backend.reset_images()
         return {"predictions_removed": removed, "tenant": "<all>" if tenant is None else "<one>"}
 
     def seed(self, seed: int | None) -> dict[str, Any]:
@@ -95,7 +93,7 @@ class Controller:
         if model is not None and self.backend.catalog.get(model) is None:
             raise BadRequest(f"unknown model {model!r}")
         try:
-            rule = self.backend.scenario.enqueue(make_outcome(outcome or {}), model=model,
+            rule = self.backend.rules.enqueue(make_outcome(outcome or {}), model=model,
                                                  prompt_contains=prompt_contains, tenant=tenant, times=times)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
@@ -103,13 +101,10 @@ class Controller:
         return result
 
     def outcomes(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return [r.to_json() for r in self.backend.scenario.rules if tenant is None or r.tenant == tenant]
+        return [r.to_json() for r in self.backend.rules.rules(tenant)]
 
     def clear_outcomes(self, tenant: str | None = None) -> dict[str, Any]:
-        scenario = self.backend.scenario
-        before = len(scenario.rules)
-        scenario.rules[:] = [r for r in scenario.rules if tenant is not None and r.tenant != tenant]
-        return {"removed": before - len(scenario.rules)}
+        return {"removed": self.backend.rules.clear(tenant)}
 
     def behave(self, model: str = "*", progression: str | None = None, poll_every: int | None = None,
                latency: float | list[float] | None = None, tenant: str | None = None) -> dict[str, Any]:
@@ -131,7 +126,7 @@ class Controller:
             if len(pair) != 2 or any(not isinstance(v, (int, float)) or v < 0 for v in pair):
                 raise BadRequest("latency must be seconds or [queue seconds, generation seconds], not negative")
             changes["latency"] = (float(pair[0]), float(pair[1]))
-        self.backend.scenario.set_behaviour(model, tenant, **changes)
+        self.backend.rules.set_behaviour(model, tenant, **changes)
         return {"model": model, **{k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}}
 
     def advance(self, prediction_id: str, steps: int = 1, tenant: str | None = None) -> dict[str, Any]:
@@ -150,16 +145,13 @@ class Controller:
 
     def prediction(self, prediction_id: str, tenant: str | None = None) -> dict[str, Any]:
         """A prediction as the fake sees it: the API view plus polls, drawn seed, notes and outcome."""
-        found = self.backend.get(tenant, prediction_id) if tenant else self.backend.find(None, prediction_id)
-        return self._describe(found)
+        return self._describe(self.backend.get(tenant, prediction_id))
 
     def predictions(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return [self._describe(p) for p in self.backend.store.list(tenant)]
+        return [self._describe(self.backend.get(None, p.id)) for p in self.backend.predictions(tenant)]
 
     def _describe(self, prediction: Prediction) -> dict[str, Any]:
-        with self.backend.store.locked():
-            self.backend.refresh(prediction)
-            view = prediction.view(prediction.base_url)
+        view = self.backend.view_now(prediction, prediction.base_url)
         return {**view, "input": prediction.input, "polls": prediction.polls, "seed": prediction.seed,
                 "notes": list(prediction.notes), "webhook": prediction.webhook,
                 "poll_log": [{"time": t, "status": s} for t, s in prediction.poll_log],
@@ -282,7 +274,7 @@ def _endpoint(operation: Operation) -> Callable[[Request], Any]:
                 if not isinstance(body, dict):
                     raise BadRequest("control body must be a JSON object")
                 kwargs.update(body)
-        controller: Controller = request.app.state.controller
+        controller = state_of(request).controller
         method = getattr(controller, operation.name)
         try:
             inspect.signature(method).bind(**kwargs)

@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from http import HTTPStatus
 from typing import Any, Literal, Protocol, cast
 
@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
+from mock_server.model.store import DELETE, MemoryStore, Record, Store
 
 Action = Literal["status", "latency", "reset", "empty", "truncate"]
 Distribution = Literal["fixed", "uniform", "exponential", "normal"]
@@ -213,30 +214,36 @@ def _method(value: Any) -> str | None:
 
 
 class Faults:
-    """The active faults of one server, in the order added; the first that matches and fires wins."""
+    """The active faults of one server, kept in its store in the order added; the first that matches and fires
+    wins. A fault's uses are counted by an atomic update, so ``times: 1`` fires once across workers."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[FaultSpec] = []
+    def __init__(self, store: Store | int | None = None, seed: int | None = None) -> None:
+        if store is None or isinstance(store, int):
+            # Faults(seed) for a server-less set (tests, tools).
+            seed, store = (store if isinstance(store, int) else seed), MemoryStore()
+        self.store = store
         self._rng = random.Random(seed)
-        self._next_id = 0
+        self._lock = threading.Lock()
 
     def add(self, spec: Mapping[str, Any] | FaultSpec) -> FaultSpec:
         fault = spec if isinstance(spec, FaultSpec) else parse_fault(spec)
-        with self._lock:
-            self._next_id += 1
-            fault.id = self._next_id
-            self._faults.append(fault)
+        fault.id = int(self.store.incr("fault.seq"))
+        self.store.put("fault", f"{fault.id:012d}", _to_record(fault), tenant=fault.tenant or "")
         return fault
+
+    def _all(self) -> list[FaultSpec]:
+        faults = [_from_record(r) for r in self.store.records("fault")]
+        faults.sort(key=lambda f: f.id)
+        return faults
 
     def clear(self, tenant: str | None = None) -> None:
         """Remove every fault, or only those scoped to ``tenant``."""
-        with self._lock:
-            self._faults = [] if tenant is None else [f for f in self._faults if f.tenant != tenant]
+        for fault in self._all():
+            if tenant is None or fault.tenant == tenant:
+                self.store.delete("fault", f"{fault.id:012d}")
 
     def active(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [fault.to_json() for fault in self._faults]
+        return [fault.to_json() for fault in self._all()]
 
     def reseed(self, seed: int | None) -> None:
         with self._lock:
@@ -244,19 +251,28 @@ class Faults:
 
     def match(self, method: str, path: str, tenant: str | None) -> FaultSpec | None:
         """The fault to apply to this request, if any; consumes one of its uses."""
-        with self._lock:
-            for fault in self._faults:
-                if not fault.applies_to(method, path, tenant):
-                    continue
-                # Drawn only for partial probabilities, so adding a certain fault does not shift the sequence.
-                if fault.probability < 1 and self._rng.random() >= fault.probability:
-                    continue
-                fault.hits += 1
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                return fault
+        for fault in self._all():
+            if not fault.applies_to(method, path, tenant):
+                continue
+            # Drawn only for partial probabilities, so adding a certain fault does not shift the sequence.
+            if fault.probability < 1:
+                with self._lock:
+                    if self._rng.random() >= fault.probability:
+                        continue
+            fired: list[FaultSpec] = []
+
+            def use(record: Record, fired: list[FaultSpec] = fired) -> Record | object:
+                fired.clear()
+                current = _from_record(record)
+                current.hits += 1
+                if current.remaining is not None:
+                    current.remaining -= 1
+                fired.append(current)
+                return DELETE if current.remaining == 0 else _to_record(current)
+
+            self.store.update("fault", f"{fault.id:012d}", use)
+            if fired:
+                return fired[0]
         return None
 
     def delay(self, fault: FaultSpec) -> float:
@@ -265,6 +281,21 @@ class Faults:
             return 0.0
         with self._lock:
             return fault.latency.sample(self._rng)
+
+
+def _to_record(fault: FaultSpec) -> Record:
+    record = {f.name: getattr(fault, f.name) for f in fields(fault)}
+    record["latency"] = asdict(fault.latency) if fault.latency else None
+    return record
+
+
+def _from_record(record: Record) -> FaultSpec:
+    values = dict(record)
+    remaining = values.pop("remaining")
+    latency = values.pop("latency")
+    fault = FaultSpec(**values, latency=Latency(**latency) if latency else None)
+    fault.remaining = remaining
+    return fault
 
 
 class _Connection(Protocol):

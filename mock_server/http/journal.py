@@ -1,4 +1,4 @@
-"""The request journal: a bounded, thread-safe record of every request the fake answered, for test assertions."""
+"""The request journal: a bounded record of every request the fake answered, for test assertions."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import fnmatch
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.model.store import Limits, MemoryStore, Store
 
 Kind = Literal["api", "media", "webhook", "other"]
 Query = dict[str, str | list[str]]
@@ -49,45 +49,46 @@ class JournalEntry:
     note: str | None = None
     time: float = 0.0
     seq: int = 0
+    size: int = 0  # bytes of the body as sent; ``body`` keeps at most the first 1 MiB (JSON) or 64 KiB (text)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JournalEntry:
+        return cls(**data)
+
 
 class Journal:
-    """Bounded and thread-safe: the app's event loop records while test threads read."""
+    """The request journal, kept in the store as a log capped in entries and bytes (``Limits.log_entries`` /
+    ``log_bytes``): the app's event loop records while test threads read, and workers sharing a store share it.
 
-    def __init__(self, cap: int) -> None:
-        _check_cap(cap)
-        self._lock = threading.Lock()
-        self._entries: deque[JournalEntry] = deque(maxlen=cap)
-        self._seq = 0
-        self.dropped = 0
+    Args:
+        store: the fake's store, or a cap for a journal of its own (tests, tools).
+    """
+
+    LOG = "journal"
+
+    def __init__(self, store: Store | int) -> None:
+        if isinstance(store, int):
+            _check_cap(store)
+            store = MemoryStore(Limits(log_entries=store))
+        self.store = store
 
     @property
     def cap(self) -> int:
-        maxlen = self._entries.maxlen
-        assert maxlen is not None
-        return maxlen
+        return self.store.limits.log_entries
 
-    @cap.setter
-    def cap(self, cap: int) -> None:
-        _check_cap(cap)
-        with self._lock:
-            kept = list(self._entries)[-cap:]
-            self.dropped += len(self._entries) - len(kept)
-            self._entries = deque(kept, maxlen=cap)
+    @property
+    def dropped(self) -> int:
+        return self.store.dropped(self.LOG)
 
     def record(self, entry: JournalEntry) -> JournalEntry:
-        """Append ``entry``, numbering it; when full, the oldest entry is dropped and counted."""
-        with self._lock:
-            self._seq += 1
-            entry.seq = self._seq
-            if not entry.time:
-                entry.time = time.time()
-            if len(self._entries) == self._entries.maxlen:
-                self.dropped += 1
-            self._entries.append(entry)
+        """Append ``entry``, numbering it; when full, the oldest entries are dropped and counted."""
+        if not entry.time:
+            entry.time = time.time()
+        entry.seq = 0
+        entry.seq = self.store.append(self.LOG, entry.to_json(), tenant=entry.tenant or "")
         return entry
 
     def record_delivery(self, url: str, status: int | None, body: bytes, headers: dict[str, str],
@@ -97,7 +98,7 @@ class Journal:
         return self.record(JournalEntry(
             method="POST", path=url, query={}, headers=redact(lowered.items()),
             body=decode_body(body, len(body), lowered.get("content-type", "")), status=status,
-            latency_ms=latency_ms, tenant=tenant, kind="webhook", note=note, time=time.time()))
+            latency_ms=latency_ms, tenant=tenant, kind="webhook", note=note, time=time.time(), size=len(body)))
 
     def entries(self, tenant: str | None = None, **match: Any) -> list[JournalEntry]:
         """Entries oldest first, optionally filtered as :meth:`find` does."""
@@ -107,8 +108,7 @@ class Journal:
              tenant: str | None = None, kind: Kind | None = None,
              body_contains: str | None = None) -> list[JournalEntry]:
         """Entries matching every given filter, oldest first. ``path`` is exact or an fnmatch glob."""
-        with self._lock:
-            snapshot = list(self._entries)
+        snapshot = [JournalEntry.from_json(e) for e in self.store.entries(self.LOG, tenant)]
         return [e for e in snapshot
                 if (method is None or e.method == method.upper())
                 and (path is None or e.path == path or fnmatch.fnmatchcase(e.path, path))
@@ -126,16 +126,14 @@ class Journal:
         return self.find(status=404, tenant=tenant)
 
     def clear(self, tenant: str | None = None) -> None:
-        with self._lock:
-            if tenant is None:
-                self._entries.clear()
-            else:
-                kept = [e for e in self._entries if e.tenant != tenant]
-                self._entries = deque(kept, maxlen=self._entries.maxlen)
+        """Forget every entry, or one tenant's (a whole-store reset does this too)."""
+        if tenant is None:
+            self.store.reset_log(self.LOG)
+        else:
+            self.store.reset_log(self.LOG, tenant)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
+        return len(self.store.entries(self.LOG))
 
 
 def _check_cap(cap: int) -> None:
@@ -305,7 +303,7 @@ class JournalMiddleware:
                 method=scope["method"], path=path, query=parse_query(scope.get("query_string", b"")),
                 headers=headers, body=decode_body(bytes(capture.body), capture.total, content_type),
                 status=status, latency_ms=(time.perf_counter() - started) * 1000, tenant=bearer_tenant(scope),
-                kind=kind_of(path), note=note, time=started_at))
+                kind=kind_of(path), note=note, time=started_at, size=capture.total))
 
         async def journal_receive() -> Message:
             capture.app_reads = True

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
-from mock_server.model.backend import Backend, InputImage, wait_sync
-from mock_server.model.predictions import Prediction
+from mock_server.http.state import state_of
+from mock_server.model.backend import Backend, Submission
 
 # First path segments under /api/v3/ that are API resources, never model owners.
 RESERVED = ("predictions", "media", "balance", "webhook", "model", "models", "account", "billings", "user")
@@ -19,8 +20,7 @@ WEBHOOK_BASE64 = "webhook callback does not support base64 output, please use th
 
 
 def backend_of(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
+    return state_of(request).backend
 
 
 def base_url(request: Request) -> str:
@@ -74,20 +74,11 @@ async def submit(request: Request) -> Response:
     if violations:
         listed = "; ".join(f"{v.path}: {v.message}" for v in violations)
         raise BadRequest(f"Invalid parameters for {model}: {listed}", errors=[v.to_json() for v in violations])
-    params = endpoint.known(body)
     webhook = request.query_params.get("webhook")
-    if webhook is not None and params.get("enable_base64_output"):
+    if webhook is not None and endpoint.known(body).get("enable_base64_output"):
         raise BadRequest(WEBHOOK_BASE64, extra={"error": WEBHOOK_BASE64})
-    source, failure = await _input_image(request, params)
-    prediction = backend.submit(tenant, endpoint, body, base_url=base_url(request), webhook=webhook, source=source)
-    if failure is not None:
-        prediction.outcome = failure
-    for on_submit in request.app.state.on_submit:  # e.g. webhook timers (webhooks.py)
-        on_submit(prediction)
-    if params.get("enable_sync_mode"):
-        timed_out = await wait_sync(backend, prediction)
-        return envelope(prediction.view(base_url(request), sync_timeout=timed_out))
-    return envelope(prediction.view(base_url(request)))
+    data = await backend.submit(Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook))
+    return envelope(data)
 
 
 def _is_resource(model: str) -> bool:
@@ -95,27 +86,19 @@ def _is_resource(model: str) -> bool:
     return segments[0] == "predictions" and len(segments) in (2, 3) or segments[0] in ("balance", "models")
 
 
-async def _input_image(request: Request, params: dict[str, Any]) -> tuple[InputImage | None, Any]:
-    """The first input picture of an edit; ``params`` is schema-checked, so the types are right."""
-    value = params.get("image")
-    if not value and params.get("images"):
-        value = params["images"][0]
-    if not isinstance(value, str) or not value:
-        return None, None
-    return await backend_of(request).resolve_input(value, request.url.netloc)
-
-
 async def result(request: Request) -> Response:
     tenant = authenticate(request)
-    prediction: Prediction = backend_of(request).get(tenant, request.path_params["id"], poll=True)
-    return envelope(prediction.view(base_url(request)))
+    backend = backend_of(request)
+    prediction = backend.poll(tenant, request.path_params["id"])
+    return envelope(await backend.view(prediction, base_url(request)))
 
 
 async def output_file(request: Request) -> Response:
     index, _, ext = request.path_params["name"].partition(".")
     if not index.isdigit():
         raise NotFound(f"No such output {request.path_params['name']!r}")
-    blob = backend_of(request).output(request.path_params["id"], int(index), ext)
+    # Rendering is CPU work: off the event loop.
+    blob = await anyio.to_thread.run_sync(backend_of(request).output, request.path_params["id"], int(index), ext)
     return Response(blob.data, media_type=blob.mime, headers={"Cache-Control": "public, max-age=604800"})
 
 

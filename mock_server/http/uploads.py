@@ -1,4 +1,4 @@
-"""Media uploads the way the official clients send them, stored content-addressed in ``backend.blobs``.
+"""Media uploads the way the official clients send them, stored content-addressed as store blobs.
 
 Two flows:
 - ticket (Python/JS/Java SDKs): ``POST /api/v3/media/uploads`` ``{filename, size, content_type?}`` answers a
@@ -11,12 +11,12 @@ Downloads are public like CDN links: ``GET /media/uploads/{key}/{filename}``.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import re
 import secrets
-import threading
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +28,9 @@ from starlette.routing import BaseRoute, Route
 
 from mock_server.contract.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from mock_server.http.routes import authenticate, base_url, envelope, read_json
+from mock_server.http.state import state_of
 from mock_server.model.backend import Backend, Blob
+from mock_server.model.store import Record
 
 SLOT_SECONDS = 3600.0  # presigned object-store URLs typically live an hour
 FORM_OVERHEAD = 64 * 1024  # multipart framing allowed on top of the file before the body counts as too large
@@ -66,16 +68,15 @@ class Slot:
     mime: str
     expires_at: float
     spent: bool = False
+    blob: str | None = None  # the content hash once the PUT stored the bytes
 
 
 class Uploads:
-    """Upload tickets and stored uploads of one server; the bytes themselves live in ``backend.blobs``."""
+    """Upload tickets (store kind ``slot``) and stored uploads (kind ``upload``); the bytes are store blobs."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._lock = threading.Lock()
-        self._slots: dict[str, Slot] = {}
-        self._records: list[tuple[str, Stored]] = []  # (tenant, upload), oldest first
+        self.store = backend.store
 
     @property
     def max_bytes(self) -> int:
@@ -86,14 +87,14 @@ class Uploads:
             raise PayloadTooLarge(f"File is {size} bytes; the upload limit is {self.max_bytes} bytes")
         slot = Slot(secrets.token_urlsafe(24), tenant, filename, size, mime,
                     self.backend.clock.now() + SLOT_SECONDS)
-        with self._lock:
-            self._slots[slot.token] = slot
+        # The record outlives the PUT window: after the PUT, its token is the upload's download key.
+        self.store.put("slot", slot.token, asdict(slot), tenant=tenant)
         return slot
 
     def slot(self, token: str) -> Slot:
         """The open slot for a PUT: 404 when unknown or expired, 409 when already used."""
-        with self._lock:
-            slot = self._slots.get(token)
+        found = self.store.get("slot", token)
+        slot = Slot(**found) if found else None
         if slot is None or (not slot.spent and slot.expires_at < self.backend.clock.now()):
             raise NotFound("Upload URL not found or expired; request a new one from /api/v3/media/uploads")
         if slot.spent:
@@ -105,47 +106,45 @@ class Uploads:
         slot = self.slot(token)
         if len(data) != slot.size:
             raise BadRequest(f"Upload body is {len(data)} bytes but the ticket declared size {slot.size}")
-        with self._lock:
-            if slot.spent:  # a concurrent PUT to the same slot won
-                raise Conflict("This upload URL has already been used; request a new one from /api/v3/media/uploads")
-            slot.spent = True
-        key = self.backend.blobs.put(data, slot.mime)
-        # The ticket named its download URL before the bytes (and so their hash) existed.
-        self.backend.upload_keys[token] = key
+        key = hashlib.sha256(data).hexdigest()
+        won: list[bool] = []
+
+        def spend(record: Record) -> Record | None:
+            won.clear()
+            if record["spent"]:
+                return None
+            won.append(True)
+            # The ticket named its download URL before the bytes (and so their hash) existed.
+            return {**record, "spent": True, "blob": key}
+
+        self.store.update("slot", token, spend)
+        if not won:  # a concurrent PUT to the same slot won
+            raise Conflict("This upload URL has already been used; request a new one from /api/v3/media/uploads")
+        self.store.put_blob(key, slot.mime, data)
         return self._remember(slot.tenant, Stored(token, slot.filename, slot.mime, slot.size))
 
-    def store(self, tenant: str, data: bytes, filename: str, mime: str) -> Stored:
-        key = self.backend.blobs.put(data, mime)
+    def store_bytes(self, tenant: str, data: bytes, filename: str, mime: str) -> Stored:
+        key = hashlib.sha256(data).hexdigest()
+        self.store.put_blob(key, mime, data)
         return self._remember(tenant, Stored(key, filename, mime, len(data)))
 
     def blob(self, key: str) -> Blob | None:
-        return self.backend.blobs.get(self.backend.upload_keys.get(key, key))
+        return self.backend.upload_blob(key)
+
+    def content_key(self, key: str) -> str:
+        found = self.store.get("slot", key)
+        return str(found["blob"]) if found and found.get("blob") else key
 
     def uploads(self, tenant: str | None = None) -> list[Stored]:
-        with self._lock:
-            return [s for t, s in self._records if tenant is None or t == tenant]
-
-    def reset(self, tenant: str | None = None) -> None:
-        """Forget a tenant's tickets (their download URLs stop resolving); with no tenant, every upload."""
-        with self._lock:
-            gone = [t for t, s in self._slots.items() if tenant is None or s.tenant == tenant]
-            for token in gone:
-                del self._slots[token]
-                self.backend.upload_keys.pop(token, None)
-            self._records = [(t, s) for t, s in self._records if tenant is not None and t != tenant]
-        if tenant is None:
-            self.backend.blobs.clear()
+        return [Stored(**r) for r in self.store.records("upload", tenant)]
 
     def _remember(self, tenant: str, stored: Stored) -> Stored:
-        with self._lock:
-            self._records.append((tenant, stored))
-            del self._records[:-self.backend.settings.journal_cap]
+        self.store.put("upload", f"{stored.key}/{stored.filename}", asdict(stored), tenant=tenant)
         return stored
 
 
 def uploads_of(request: Request) -> Uploads:
-    uploads: Uploads = request.app.state.uploads
-    return uploads
+    return state_of(request).uploads
 
 
 def clean_filename(name: str) -> str:
@@ -229,7 +228,7 @@ async def put_upload(request: Request) -> Response:
         if len(data) > uploads.max_bytes:
             raise PayloadTooLarge(f"Body exceeds the upload limit of {uploads.max_bytes} bytes")
     stored = uploads.fill(token, bytes(data))
-    return Response(status_code=200, headers={"ETag": f'"{uploads.backend.upload_keys[stored.key][:32]}"'})
+    return Response(status_code=200, headers={"ETag": f'"{uploads.content_key(stored.key)[:32]}"'})
 
 
 async def _capped(stream: AsyncIterator[bytes], cap: int) -> AsyncGenerator[bytes, None]:
@@ -269,7 +268,7 @@ async def upload_binary(request: Request) -> Response:
     if not data:
         raise BadRequest("Form field 'file' is empty", errors=[{"path": "file", "message": "must not be empty"}])
     filename = clean_filename(part.filename or "") or "upload"
-    stored = uploads.store(tenant, data, filename, media_type(filename, part.content_type, data))
+    stored = uploads.store_bytes(tenant, data, filename, media_type(filename, part.content_type, data))
     return envelope({"type": stored.kind, "download_url": base_url(request) + stored.path(),
                      "filename": stored.filename, "size": stored.size})
 

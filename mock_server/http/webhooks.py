@@ -18,9 +18,8 @@ import secrets
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,10 +28,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mock_server.contract.errors import NotFound
 from mock_server.http.journal import Journal
 from mock_server.http.routes import authenticate, envelope
+from mock_server.http.state import state_of
 from mock_server.model.backend import Backend
 from mock_server.model.predictions import Prediction
+from mock_server.model.store import SERVER_TTL
 from mock_server.settings import Settings
 
 SIGNATURE_VERSION = "v3"
@@ -42,7 +44,6 @@ EVENT_ID_LENGTH = 25  # the docs' sample webhook-id is the first 25 hex digits o
 BLOCKED = "blocked: host not in the webhook allowlist"
 _BAD_KEY = "not-the-account-secret"
 
-Epoch = tuple[int, int]  # (resets of everything, resets of the tenant) when an event was accepted
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -57,9 +58,9 @@ def new_secret(seed: int | None = None) -> str:
     return SECRET_PREFIX + base64.b64encode(raw).decode()
 
 
-def payload(prediction: Prediction) -> bytes:
+def payload(prediction: Prediction, backend: Backend) -> bytes:
     """The bare prediction object (no envelope) with its input, links for the base URL it was submitted on."""
-    view = prediction.view(prediction.base_url)
+    view = backend.view_now(prediction, prediction.base_url)
     body = {"id": view.pop("id"), "model": view.pop("model"), "input": prediction.input, **view}
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -83,39 +84,49 @@ class Event:
     tenant: str
     url: str
     body: bytes
+    created_at: float
 
 
 class WebhookDispatcher:
-    """Signs and sends webhook events; keeps a record of every attempt.
+    """Signs and sends webhook events; keeps a record of every attempt in the store's ``deliveries`` log.
 
     Args:
         settings: secret, allowlist, retry backoff base and timeout.
-        backend: the dispatcher listens to its ``on_terminal``.
+        backend: the dispatcher listens to its ``on_terminal`` (fired once per prediction, by the worker that ended
+            it) and ``on_submit`` (to end time-progressed predictions on time even when nobody polls).
         journal: where every delivery attempt is recorded too.
         loop: returns the server's event loop while it serves (None otherwise).
     """
+
+    LOG = "deliveries"
 
     def __init__(self, settings: Settings, backend: Backend, journal: Journal | None = None,
                  loop: Callable[[], asyncio.AbstractEventLoop | None] | None = None) -> None:
         self.settings = settings
         self.backend = backend
-        secret = settings.webhook_secret or new_secret(settings.seed)
-        self.secret = secret if secret.startswith(SECRET_PREFIX) else SECRET_PREFIX + secret
+        self.store = backend.store
         self._journal = journal
         self._server_loop_of = loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Condition()
         self._pending = 0
-        self._records: deque[tuple[str, dict[str, Any]]] = deque(maxlen=settings.journal_cap)
-        self._adversaries: dict[str | None, Adversary] = {}
-        self._held: dict[str, list[tuple[Event, Epoch]]] = {}  # out-of-order mode, by tenant; loop only
+        self._held: dict[str, list[Event]] = {}  # out-of-order mode, by tenant; loop only
         self._hold_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._tls: ssl.SSLContext | None = None
-        # Bumped by reset(): events from before it are neither sent nor recorded (they belong to an old test).
-        self._resets = 0
-        self._tenant_resets: dict[str, int] = {}
         backend.on_terminal.append(self._on_terminal)
+        backend.on_submit.append(self.watch)
+
+    @property
+    def secret(self) -> str:
+        """The account secret, the same for every worker sharing the store (the first one to start draws it)."""
+        found = self.store.get("server", "webhook-secret")
+        if found is None:
+            secret = self.settings.webhook_secret or new_secret(self.settings.seed)
+            secret = secret if secret.startswith(SECRET_PREFIX) else SECRET_PREFIX + secret
+            self.store.add("server", "webhook-secret", {"secret": secret}, ttl=SERVER_TTL)
+            found = self.store.get("server", "webhook-secret") or {"secret": secret}
+        return str(found["secret"])
 
     # --- control ---------------------------------------------------------------------------------------
 
@@ -132,33 +143,27 @@ class WebhookDispatcher:
         """
         if delay < 0 or hold_seconds < 0:
             raise ValueError("delay and hold_seconds must not be negative")
-        with self._lock:
-            self._adversaries[tenant] = Adversary(float(delay), duplicate, out_of_order, bad_signature,
-                                                  float(hold_seconds))
+        mode = Adversary(float(delay), duplicate, out_of_order, bad_signature, float(hold_seconds))
+        self.store.put("webhook-mode", tenant or "*", {**asdict(mode), "tenant": tenant}, tenant=tenant or "")
 
     def adversary(self, tenant: str | None) -> Adversary:
-        with self._lock:
-            return self._adversaries.get(tenant) or self._adversaries.get(None) or Adversary()
+        found = (self.store.get("webhook-mode", tenant) if tenant else None) or self.store.get("webhook-mode", "*")
+        return Adversary(**{k: v for k, v in found.items() if k != "tenant"}) if found else Adversary()
 
     def reset(self, tenant: str | None = None) -> None:
         """Forget adversarial settings and recorded deliveries (one tenant's, or all)."""
-        with self._lock:
-            if tenant is None:
-                self._adversaries.clear()
-                self._records.clear()
-                self._resets += 1
-            else:
-                self._adversaries.pop(tenant, None)
-                self._tenant_resets[tenant] = self._tenant_resets.get(tenant, 0) + 1
-                kept = [r for r in self._records if r[0] != tenant]
-                self._records.clear()
-                self._records.extend(kept)
+        if tenant is None:
+            for mode in self.store.records("webhook-mode"):
+                self.store.delete("webhook-mode", mode["tenant"] or "*")
+            self.store.reset_log(self.LOG)
+        else:
+            self.store.delete("webhook-mode", tenant)
+            self.store.reset_log(self.LOG, tenant)
 
     def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every attempt, oldest first: prediction_id, url, attempt, status (None: no HTTP answer), event_id,
         timestamp, signature, error, note, latency_ms, prediction_status."""
-        with self._lock:
-            return [dict(r) for t, r in self._records if tenant is None or t == tenant]
+        return [{k: v for k, v in r.items() if k != "seq"} for r in self.store.entries(self.LOG, tenant)]
 
     def pending(self) -> int:
         with self._lock:
@@ -189,29 +194,41 @@ class WebhookDispatcher:
         if prediction.webhook is None or self.backend.clock.frozen or prediction.due_at() is None:
             return
         self._loop = asyncio.get_running_loop()
-        self._schedule_tick(prediction)
+        self._schedule_tick(prediction.id, prediction.due_at())
 
-    def _schedule_tick(self, prediction: Prediction) -> None:
-        due = prediction.due_at()
+    def resume(self) -> int:
+        """After a (re)start: watch every unfinished prediction with a webhook in the store. Returns how many."""
+        resumed = 0
+        for prediction in self.backend.predictions():
+            if prediction.webhook is not None and not prediction.terminal:
+                self.watch(prediction)
+                resumed += 1
+        return resumed
+
+    def _schedule_tick(self, prediction_id: str, due: float | None) -> None:
         if due is None or self._loop is None:
             return
         # A few ms late rather than early: the clock is wall time and the loop's timer is monotonic.
-        self._loop.call_later(max(0.0, due - self.backend.clock.now()) + 0.002, self._tick, prediction)
+        self._loop.call_later(max(0.0, due - self.backend.clock.now()) + 0.002, self._tick, prediction_id)
 
-    def _tick(self, prediction: Prediction) -> None:
-        if prediction.terminal or self.backend.store.find(prediction.id) is not prediction:
+    def _tick(self, prediction_id: str) -> None:
+        try:
+            prediction = self.backend.get(None, prediction_id)  # ending it here fires on_terminal
+        except NotFound:
             return
-        self.backend.tick()
         if not prediction.terminal:
-            self._schedule_tick(prediction)
+            self._schedule_tick(prediction_id, prediction.due_at())
 
     # --- events -----------------------------------------------------------------------------------------
 
     def _on_terminal(self, prediction: Prediction) -> None:
         if prediction.webhook is None:
             return
+        # Only the worker that ended the prediction gets here; the claim also covers a retried store update.
+        if not self.store.claim(f"webhook:{prediction.id}:{prediction.created_at}"):
+            return
         event = Event(prediction.id[:EVENT_ID_LENGTH], prediction.id, prediction.status, prediction.tenant,
-                      prediction.webhook, payload(prediction))
+                      prediction.webhook, payload(prediction, self.backend), prediction.created_at)
         loop = self._server_loop()
         if loop is None:
             self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
@@ -219,7 +236,7 @@ class WebhookDispatcher:
         with self._lock:
             self._pending += 1
         try:
-            loop.call_soon_threadsafe(self._accept, event, self._epoch(event.tenant))
+            loop.call_soon_threadsafe(self._accept, event)
         except RuntimeError:  # the loop closed in between
             self._done(1)
             self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
@@ -228,12 +245,13 @@ class WebhookDispatcher:
         loop = self._server_loop_of() if self._server_loop_of is not None else self._loop
         return loop if loop is not None and not loop.is_closed() else None
 
-    def _epoch(self, tenant: str) -> Epoch:
-        with self._lock:
-            return self._resets, self._tenant_resets.get(tenant, 0)
+    def _current(self, event: Event) -> bool:
+        """False once a reset removed the prediction: its events belong to an old test and are dropped."""
+        found = self.store.get("prediction", event.prediction_id)
+        return found is not None and found.get("created_at") == event.created_at
 
-    def _accept(self, event: Event, epoch: Epoch) -> None:
-        if epoch != self._epoch(event.tenant):
+    def _accept(self, event: Event) -> None:
+        if not self._current(event):
             self._done(1)
             return
         adversary = self.adversary(event.tenant)
@@ -242,10 +260,10 @@ class WebhookDispatcher:
             self._done(1)
             return
         if not adversary.out_of_order:
-            self._spawn([event], adversary, epoch)
+            self._spawn([event], adversary)
             return
         held = self._held.setdefault(event.tenant, [])
-        held.append((event, epoch))
+        held.append(event)
         if len(held) >= 2:
             self._release(event.tenant)
         else:
@@ -256,19 +274,18 @@ class WebhookDispatcher:
         timer = self._hold_timers.pop(tenant, None)
         if timer is not None:
             timer.cancel()
-        epoch = self._epoch(tenant)
         held = self._held.pop(tenant, [])
-        current = [event for event, when in held if when == epoch]
+        current = [event for event in held if self._current(event)]
         self._done(len(held) - len(current))
         if current:
-            self._spawn(current[::-1], self.adversary(tenant), epoch)
+            self._spawn(current[::-1], self.adversary(tenant))
 
-    def _spawn(self, events: list[Event], adversary: Adversary, epoch: Epoch) -> None:
-        task = asyncio.ensure_future(self._deliver(events, adversary, epoch))
+    def _spawn(self, events: list[Event], adversary: Adversary) -> None:
+        task = asyncio.ensure_future(self._deliver(events, adversary))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, events: list[Event], adversary: Adversary, epoch: Epoch) -> None:
+    async def _deliver(self, events: list[Event], adversary: Adversary) -> None:
         """Send events one after another (their order is the point in out-of-order mode)."""
         try:
             if adversary.delay:
@@ -277,7 +294,7 @@ class WebhookDispatcher:
                                          follow_redirects=False, verify=self._verify(events)) as client:
                 for event in events:
                     for copy in range(2 if adversary.duplicate else 1):
-                        await self._attempts(client, event, adversary, epoch, "duplicate" if copy else None)
+                        await self._attempts(client, event, adversary, "duplicate" if copy else None)
         finally:
             self._done(len(events))
 
@@ -289,10 +306,10 @@ class WebhookDispatcher:
             self._tls = httpx.create_ssl_context()
         return self._tls
 
-    async def _attempts(self, client: httpx.AsyncClient, event: Event, adversary: Adversary, epoch: Epoch,
+    async def _attempts(self, client: httpx.AsyncClient, event: Event, adversary: Adversary,
                         note: str | None) -> bool:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            if epoch != self._epoch(event.tenant):
+            if not self._current(event):
                 return False
             timestamp = int(time.time())
             key = _BAD_KEY if adversary.bad_signature else self.secret
@@ -310,7 +327,7 @@ class WebhookDispatcher:
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             latency_ms = (time.perf_counter() - started) * 1000
-            if epoch != self._epoch(event.tenant):
+            if not self._current(event):
                 return False
             notes = [n for n in (note, "bad signature" if adversary.bad_signature else None) if n]
             self._record(event, attempt, status, timestamp, signature, error, latency_ms, "; ".join(notes) or None,
@@ -334,18 +351,16 @@ class WebhookDispatcher:
             "attempt": attempt, "status": status, "event_id": event.id, "timestamp": timestamp,
             "signature": signature, "error": error, "note": note, "latency_ms": round(latency_ms, 3),
         }
-        with self._lock:
-            self._records.append((event.tenant, record))
+        self.store.append(self.LOG, record, tenant=event.tenant)
         if self._journal is not None:
             attempted = f"attempt {attempt}/{MAX_ATTEMPTS}" if signature is not None else None
             journal_note = "; ".join(n for n in (attempted, error, note) if n)
             self._journal.record_delivery(url=event.url, status=status, body=event.body, headers=headers or {},
-                                    latency_ms=latency_ms, tenant=event.tenant, note=journal_note)
+                                          latency_ms=latency_ms, tenant=event.tenant, note=journal_note)
 
 
 def dispatcher_of(request: Request) -> WebhookDispatcher:
-    dispatcher: WebhookDispatcher = request.app.state.webhooks
-    return dispatcher
+    return state_of(request).webhooks
 
 
 async def webhook_secret(request: Request) -> Response:

@@ -1,35 +1,38 @@
 """The fake's model layer: predictions from submit to outputs, and the media they reference.
 
-Routes call this; it never sees a Request. State lives on one Backend per app, keyed by tenant.
+Routes call this; it never sees a Request. Every piece of state lives in the ``Store`` (records, counters, blobs),
+so any number of workers sharing one store agree; the only process-local things are caches of what the store
+determines (rendered images) and the listeners ``create_app`` composes in.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import random
-import threading
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import httpx
 
 from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, NotFound
 from mock_server.model import images
 from mock_server.model.clock import Clock
-from mock_server.model.predictions import COMPLETED, PROCESSING, Outcome, Prediction
-from mock_server.model.rules import Scenario
-from mock_server.model.store.legacy import MemoryStore
+from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
+from mock_server.model.rules import Rules
+from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
 from mock_server.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Transport flags change how outputs travel, not what they look like.
 _NOT_PIXELS = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 _MAX_DIMENSION = (256, 1536)
+KIND = "prediction"
 
 
 @dataclass(frozen=True)
@@ -52,70 +55,92 @@ class InputImage:
         return cls(data, note, images.image_size(data))
 
 
-class Blobs:
-    """Content-addressed bytes (uploads, resolved inputs): the key is the SHA-256 of the content."""
+@dataclass(frozen=True)
+class Submission:
+    """What a route hands the model: an authenticated, schema-valid request."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, Blob] = {}
+    tenant: str
+    endpoint: Endpoint
+    body: dict[str, Any]
+    base_url: str
+    request_host: str
+    webhook: str | None = None
 
-    def put(self, data: bytes, mime: str) -> str:
-        key = hashlib.sha256(data).hexdigest()
-        with self._lock:
-            self._items.setdefault(key, Blob(mime, data))
-        return key
 
-    def get(self, key: str) -> Blob | None:
-        with self._lock:
-            return self._items.get(key)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+Listener = Callable[[Prediction], None]
 
 
 class Backend:
-    def __init__(self, settings: Settings, catalog: Catalog, clock: Clock | None = None) -> None:
+    """Predictions of one fake (or of every worker sharing its store).
+
+    Args:
+        settings: behaviour of the server.
+        catalog: the endpoints it serves.
+        store: where all state lives.
+        clock: the clock predictions age by (its offset is in the same store).
+    """
+
+    def __init__(self, settings: Settings, catalog: Catalog, store: Store, clock: Clock) -> None:
         self.settings = settings
         self.catalog = catalog
-        self.clock = clock or Clock(frozen=settings.frozen_clock)
-        self.store = MemoryStore()
-        self.scenario = Scenario()
-        self.blobs = Blobs()
-        self.upload_keys: dict[str, str] = {}  # upload ticket token → content key of its bytes (uploads.py)
+        self.store = store
+        self.clock = clock
+        self.rules = Rules(store)
         self.images = images.ImageCache(settings.image_cache_bytes)
-        self.rng = random.Random(settings.seed)
-        self._sources: dict[str, InputImage] = {}  # prediction id → its resolved input image
-        self.on_terminal: list[Callable[[Prediction], None]] = []
+        # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
+        self.on_terminal: list[Listener] = []
+        # Called with each new prediction, on the server's loop (e.g. webhook timers).
+        self.on_submit: list[Listener] = []
 
     # --- ids and randomness --------------------------------------------------------------------------
 
     def reseed(self, seed: int | None) -> None:
-        self.rng.seed(seed)
+        """Make ids reproducible from here on (None: random again); shared by every worker on the store."""
+        self.store.put("server", "ids", {"seed": seed, "n": 0}, ttl=SERVER_TTL)
 
     def new_id(self) -> str:
-        return f"{self.rng.getrandbits(128):032x}"
+        """32 hex digits: random, or with a seed the same sequence on every run (and across workers)."""
+        if self.store.get("server", "ids") is None:
+            self.store.add("server", "ids", {"seed": self.settings.seed, "n": 0}, ttl=SERVER_TTL)
+        state = self.store.update("server", "ids", lambda r: {**r, "n": r["n"] + 1} if r["seed"] is not None else None)
+        if state is None or state["seed"] is None:
+            return secrets.token_hex(16)
+        return hashlib.sha256(f"{state['seed']}:{state['n']}".encode()).hexdigest()[:32]
 
     # --- submit --------------------------------------------------------------------------------------
 
-    def submit(self, tenant: str, endpoint: Endpoint, body: dict[str, Any], *, base_url: str,
-               webhook: str | None = None, source: InputImage | None = None) -> Prediction:
-        params = endpoint.known(body)
+    async def submit(self, submission: Submission) -> dict[str, Any]:
+        """Resolve inputs, choose the outcome, store the prediction, tell listeners, and (sync mode) wait for it.
+
+        Returns the ``data`` object the API answers with.
+        """
+        endpoint, tenant = submission.endpoint, submission.tenant
+        params = endpoint.known(submission.body)
+        source, failure = await self._input_image(params, submission.request_host)
         prompt = str(params.get("prompt", ""))
-        outcome = self.scenario.take(tenant, endpoint.model, prompt)
-        behaviour = self.scenario.behaviour_for(endpoint.model, tenant)
+        # A failed download decides the outcome; a queued rule is then left for the next prediction.
+        outcome = failure or self.rules.take(tenant, endpoint.model, prompt)
+        behaviour = self.rules.behaviour_for(endpoint.model, tenant)
         queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
         if outcome.latency is not None:
             run = outcome.latency
+        prediction_id = self.new_id()
         seed = params.get("seed", endpoint.default("seed", -1))
+        notes: list[str] = []
         if seed is None or seed == -1:
-            seed = self.rng.randrange(0, 2**31 - 1)
-        num = params.get("num_images", endpoint.default("num_images", 1))
+            seed = int(prediction_id[:8], 16) % (2**31 - 1)
+            notes.append(f"seed -1 resolved to {seed}")
+        stored_source = None
+        if source is not None:
+            key = hashlib.sha256(source.data).hexdigest()
+            self.store.put_blob(key, "application/octet-stream", source.data)
+            stored_source = {"blob": key, "note": source.note, "width": source.size[0], "height": source.size[1]}
+            notes.append(f"input image: {source.note}")
         prediction = Prediction(
-            id=self.new_id(),
+            id=prediction_id,
             tenant=tenant,
             model=endpoint.model,
-            input=body,
+            input=submission.body,
             params=params,
             created_at=self.clock.now(),
             progression=behaviour.progression or self.settings.progression,
@@ -124,102 +149,175 @@ class Backend:
             poll_every=behaviour.poll_every or self.settings.poll_every,
             outcome=outcome,
             seed=int(seed),
-            num_outputs=int(num),
-            base_url=base_url,
-            webhook=webhook,
+            num_outputs=int(params.get("num_images", endpoint.default("num_images", 1))),
+            base_url=submission.base_url,
+            webhook=submission.webhook,
+            source=stored_source,
+            notes=notes,
         )
-        if params.get("seed", -1) == -1:
-            prediction.notes.append(f"seed -1 resolved to {prediction.seed}")
-        if source is not None:
-            self._sources[prediction.id] = source
-            prediction.notes.append(f"input image: {source.note}")
-        self.store.add(prediction)
-        return prediction
+        self.store.put(KIND, prediction.id, prediction.to_record(), tenant=tenant)
+        for listener in self.on_submit:
+            listener(prediction)
+        if params.get("enable_sync_mode"):
+            prediction, timed_out = await self._wait_sync(prediction)
+            return await self.view(prediction, submission.base_url, sync_timeout=timed_out)
+        return await self.view(prediction, submission.base_url)
+
+    async def _input_image(self, params: dict[str, Any], request_host: str) -> tuple[InputImage | None,
+                                                                                       Outcome | None]:
+        """The first input picture of an edit; ``params`` is schema-checked, so the types are right."""
+        value = params.get("image")
+        if not value and params.get("images"):
+            value = params["images"][0]
+        if not isinstance(value, str) or not value:
+            return None, None
+        return await self.resolve_input(value, request_host)
 
     # --- reading and advancing -----------------------------------------------------------------------
 
-    def get(self, tenant: str, prediction_id: str, *, poll: bool = False) -> Prediction:
-        with self.store.locked():
-            prediction = self.store.get(tenant, prediction_id)
-            if prediction is None:
-                raise NotFound(f"Prediction {prediction_id} not found")
-            if poll:
-                prediction.polls += 1
-            self._observe(prediction)
-            if poll:
-                # Wall time, not the fake clock: polling audits judge the client's real pacing.
-                prediction.poll_log.append((time.time(), prediction.status))
-            return prediction
+    def _change(self, prediction_id: str, move: Callable[[Prediction, float], None]) -> Prediction | None:
+        """Apply ``move`` to the stored prediction atomically, then refresh its status; listeners hear of a
+        prediction that this call (and no other worker's) brought to an end."""
+        finished: list[bool] = []
+
+        def change(record: Record) -> Record:
+            finished.clear()
+            prediction = Prediction.from_record(record)
+            was_terminal = prediction.terminal
+            now = self.clock.now()
+            move(prediction, now)
+            self._observe(prediction, now)
+            if prediction.terminal and not was_terminal:
+                finished.append(True)
+            return prediction.to_record()
+
+        record = self.store.update(KIND, prediction_id, change)
+        if record is None:
+            return None
+        prediction = Prediction.from_record(record)
+        if finished:
+            for listener in self.on_terminal:
+                listener(prediction)
+        return prediction
+
+    def poll(self, tenant: str, prediction_id: str) -> Prediction:
+        """A client's poll: counted (poll progression), logged (polling audits), status brought up to date."""
+        self._owned(tenant, prediction_id)
+
+        def count(prediction: Prediction, now: float) -> None:
+            prediction.polls += 1
+            self._observe(prediction, now)
+            # Wall time, not the fake clock: polling audits judge the client's real pacing.
+            prediction.poll_log = [*prediction.poll_log, (time.time(), prediction.status)][-POLL_LOG_CAP:]
+
+        return self._existing(self._change(prediction_id, count), prediction_id)
+
+    def get(self, tenant: str | None, prediction_id: str) -> Prediction:
+        """A prediction with its status brought up to date (without counting a poll)."""
+        if tenant is not None:
+            self._owned(tenant, prediction_id)
+        return self._existing(self._change(prediction_id, lambda p, now: None), prediction_id)
+
+    def find(self, tenant: str | None, prediction_id: str) -> Prediction:
+        """A prediction as stored (status not refreshed)."""
+        if tenant is not None:
+            self._owned(tenant, prediction_id)
+        return self._existing(self._read(prediction_id), prediction_id)
 
     def advance(self, tenant: str | None, prediction_id: str, steps: int = 1) -> Prediction:
         """Move one prediction ``steps`` lifecycle steps forward (a stuck one stays processing)."""
-        with self.store.locked():
-            prediction = self.find(tenant, prediction_id)
-            now = self.clock.now()
-            prediction.forced_stage = min(2, prediction.stage(now) + steps)
-            self._observe(prediction)
-            return prediction
+        if tenant is not None:
+            self._owned(tenant, prediction_id)
 
-    def finish_now(self, prediction: Prediction) -> None:
-        """Drive a prediction to its terminal state now (sync mode)."""
-        with self.store.locked():
-            prediction.forced_stage = 2
-            self._observe(prediction)
+        def step(prediction: Prediction, now: float) -> None:
+            prediction.forced_stage = min(2, prediction.stage(now) + steps)
+
+        return self._existing(self._change(prediction_id, step), prediction_id)
+
+    def predictions(self, tenant: str | None = None) -> list[Prediction]:
+        return [Prediction.from_record(r) for r in self.store.records(KIND, tenant)]
 
     def tick(self) -> list[Prediction]:
-        """Finish every time-progressed prediction whose moment has come; returns those that finished."""
+        """Finish every time-progressed prediction whose moment has come; returns those that finished here."""
+        now = self.clock.now()
         finished: list[Prediction] = []
-        with self.store.locked():
-            for prediction in self.store.list():
-                if not prediction.terminal and prediction.due_at() is not None:
-                    self._observe(prediction)
-                    if prediction.terminal:
-                        finished.append(prediction)
+        for prediction in self.predictions():
+            due = prediction.due_at()
+            if not prediction.terminal and due is not None and due <= now:
+                updated = self._change(prediction.id, lambda p, t: None)
+                if updated is not None and updated.terminal:
+                    finished.append(updated)
         return finished
 
-    def find(self, tenant: str | None, prediction_id: str) -> Prediction:
-        prediction = self.store.find(prediction_id) if tenant is None else self.store.get(tenant, prediction_id)
+    def delete(self, tenant: str, prediction_id: str) -> bool:
+        if self.store.owner(KIND, prediction_id) != tenant:
+            return False
+        return self.store.delete(KIND, prediction_id)
+
+    def _read(self, prediction_id: str) -> Prediction | None:
+        record = self.store.get(KIND, prediction_id)
+        return None if record is None else Prediction.from_record(record)
+
+    def _owned(self, tenant: str, prediction_id: str) -> None:
+        if self.store.owner(KIND, prediction_id) != tenant:
+            raise NotFound(f"Prediction {prediction_id} not found")
+
+    @staticmethod
+    def _existing(prediction: Prediction | None, prediction_id: str) -> Prediction:
         if prediction is None:
             raise NotFound(f"Prediction {prediction_id} not found")
         return prediction
 
-    def refresh(self, prediction: Prediction) -> None:
-        """Bring a prediction's cached status up to date (call with the store locked)."""
-        self._observe(prediction)
-
-    def _observe(self, prediction: Prediction) -> None:
+    def _observe(self, prediction: Prediction, now: float) -> None:
         if prediction.terminal:
             return
-        now = self.clock.now()
         stage = prediction.stage(now)
         if stage < 2:
-            prediction.status = ("created", PROCESSING)[stage]
+            prediction.status = (CREATED, PROCESSING)[stage]
             return
         due = prediction.due_at()
         self._finish(prediction, min(due, now) if due is not None and prediction.forced_stage < 2 else now)
 
     def _finish(self, prediction: Prediction, when: float) -> None:
+        """Outputs are named here and rendered when first downloaded (or inlined), outside any lock."""
         outcome = prediction.outcome
         prediction.finished_at = when
         if outcome.status == COMPLETED:
             count = prediction.num_outputs if outcome.outputs is None else min(outcome.outputs, prediction.num_outputs)
             flags = list(outcome.nsfw or ())[:count]
             prediction.nsfw = flags + [False] * (count - len(flags))
-            specs = [self.spec(prediction, i) for i in range(count)]
-            if prediction.params.get("enable_base64_output"):
-                prediction.outputs = [base64.b64encode(self.images.get_or_render(s)).decode() for s in specs]
-            else:
-                prediction.outputs = [f"/media/outputs/{prediction.id}/{s.index}.{s.ext}" for s in specs]
+            prediction.outputs = [f"/media/outputs/{prediction.id}/{i}.{self.spec(prediction, i, None).ext}"
+                                  for i in range(count)]
         prediction.status = outcome.status
-        for listener in self.on_terminal:
-            listener(prediction)
+
+    # --- views ----------------------------------------------------------------------------------------
+
+    async def view(self, prediction: Prediction, base_url: str, *, sync_timeout: float | None = None
+                   ) -> dict[str, Any]:
+        """The API's ``data`` object; base64 outputs are rendered off the event loop."""
+        data = prediction.view(base_url, sync_timeout=sync_timeout)
+        if prediction.params.get("enable_base64_output") and data["outputs"]:
+            data["outputs"] = await anyio.to_thread.run_sync(self.inline_outputs, prediction)
+        return data
+
+    def inline_outputs(self, prediction: Prediction) -> list[str]:
+        source = self._source_bytes(prediction)
+        return [base64.b64encode(self.images.get_or_render(self.spec(prediction, i, source))).decode()
+                for i in range(len(prediction.outputs))]
+
+    def view_now(self, prediction: Prediction, base_url: str) -> dict[str, Any]:
+        """``view`` for callers off the event loop (the control plane, webhooks)."""
+        data = prediction.view(base_url)
+        if prediction.params.get("enable_base64_output") and data["outputs"]:
+            data["outputs"] = self.inline_outputs(prediction)
+        return data
 
     # --- outputs --------------------------------------------------------------------------------------
 
-    def spec(self, prediction: Prediction, index: int) -> images.ImageSpec:
+    def spec(self, prediction: Prediction, index: int, source: bytes | None) -> images.ImageSpec:
         endpoint = self.catalog.endpoints[prediction.model]
-        source = self._sources.get(prediction.id)
-        input_size = _fit_box(source.size) if source is not None else None
+        info = prediction.source
+        input_size = _fit_box((info["width"], info["height"])) if info else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
         fmt = str(prediction.params.get("output_format", endpoint.default("output_format", "jpeg")))
         return images.ImageSpec(
@@ -231,17 +329,26 @@ class Backend:
             height=height,
             fmt=fmt,
             params_digest=images.digest_params(prediction.params, exclude=_NOT_PIXELS),
-            source=source.data if source else None,
-            source_note=source.note if source else None,
+            source=source,
+            source_note=info["note"] if info else None,
         )
 
+    def _source_bytes(self, prediction: Prediction) -> bytes | None:
+        if not prediction.source:
+            return None
+        found = self.store.get_blob(prediction.source["blob"])
+        # An input evicted from the store is drawn again from its note, so the output stays decodable.
+        return found[1] if found else images.stand_in(prediction.source["note"])
+
     def output(self, prediction_id: str, index: int, ext: str) -> Blob:
-        prediction = self.store.find(prediction_id)
+        """An output file, public like the real CDN links (no tenant check). CPU-heavy: call off the loop."""
+        prediction = self._read(prediction_id)
         if prediction is None or prediction.status != COMPLETED or index >= len(prediction.outputs):
             raise NotFound(f"No output {index} for prediction {prediction_id}")
-        spec = self.spec(prediction, index)
+        spec = self.spec(prediction, index, None)
         if spec.ext != ext:
             raise NotFound(f"Output {index} of {prediction_id} is .{spec.ext}, not .{ext}")
+        spec = self.spec(prediction, index, self._source_bytes(prediction))
         return Blob(spec.mime, self.images.get_or_render(spec))
 
     # --- inputs ---------------------------------------------------------------------------------------
@@ -260,19 +367,26 @@ class Backend:
             except (NotFound, ValueError):
                 return None
         if len(segments) in (3, 4) and segments[:2] == ["media", "uploads"]:
-            key = segments[2].partition(".")[0]
-            blob = self.blobs.get(self.upload_keys.get(key, key))
+            blob = self.upload_blob(segments[2].partition(".")[0])
             return blob.data if blob else None
         return None
+
+    def upload_blob(self, key: str) -> Blob | None:
+        """An upload's bytes by its download key: a ticket's slot token, or the content hash."""
+        slot = self.store.get("slot", key)
+        found = self.store.get_blob(slot["blob"] if slot and slot.get("blob") else key)
+        return Blob(*found) if found else None
 
     async def resolve_input(self, value: str, request_host: str) -> tuple[InputImage, Outcome | None]:
         """Turn an ``image`` value into pixels. Returns a failure outcome when an opted-in download fails."""
         try:
             if value.startswith("data:"):
-                return InputImage.of(images.decode_data_uri(value)[1], "data URI"), None
-            own = self.own_media(value, request_host)
+                data = images.decode_data_uri(value)[1]
+                return await anyio.to_thread.run_sync(InputImage.of, data, "data URI"), None
+            own = await anyio.to_thread.run_sync(self.own_media, value, request_host)
             if own is not None:
-                return InputImage.of(own, f"served by this mock ({urlsplit(value).path})"), None
+                return await anyio.to_thread.run_sync(
+                    InputImage.of, own, f"served by this mock ({urlsplit(value).path})"), None
         except images.ImageInputError as exc:
             raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
         if self.settings.fetch_inputs:
@@ -280,25 +394,43 @@ class Backend:
                 async with httpx.AsyncClient(timeout=10.0, follow_redirects=True) as client:
                     response = await client.get(value)
                 response.raise_for_status()
-                return InputImage.of(response.content, f"downloaded from {value}"), None
+                return await anyio.to_thread.run_sync(InputImage.of, response.content, f"downloaded from {value}"), None
             except (httpx.HTTPError, images.ImageInputError) as exc:
                 failure = Outcome(status="failed", code=1402,
                                   error=f"Failed to download image from the provided URL: {exc}")
                 return InputImage.of(images.stand_in(value), f"download failed: {value}"), failure
-        return InputImage.of(images.stand_in(value), f"stand-in for {value} (not fetched: offline)"), None
+        stand_in = await anyio.to_thread.run_sync(images.stand_in, value)
+        return InputImage.of(stand_in, f"stand-in for {value} (not fetched: offline)"), None
+
+    # --- sync mode ------------------------------------------------------------------------------------
+
+    async def _wait_sync(self, prediction: Prediction) -> tuple[Prediction, float | None]:
+        """Hold a sync-mode submit until the prediction ends; also the sync timeout (seconds) if it did not."""
+        timeout = self.settings.sync_timeout
+        if prediction.outcome.sync_timeout:
+            return self.advance(None, prediction.id, 1), timeout
+        due = prediction.due_at()
+        if prediction.outcome.stuck or (due is not None and due - self.clock.now() > timeout):
+            await self.clock.sleep(timeout)
+            current = self.get(None, prediction.id)
+            if not current.terminal:
+                def at_least_processing(p: Prediction, now: float) -> None:
+                    p.forced_stage = max(p.forced_stage, 1)
+
+                return self._existing(self._change(prediction.id, at_least_processing), prediction.id), timeout
+            return current, None
+        if due is not None:
+            await self.clock.sleep(due - self.clock.now())
+
+        def finish(p: Prediction, now: float) -> None:
+            p.forced_stage = 2
+
+        return self._existing(self._change(prediction.id, finish), prediction.id), None
 
     # --- housekeeping ---------------------------------------------------------------------------------
 
-    def reset(self, tenant: str | None = None) -> int:
-        with self.store.locked():
-            gone = [p.id for p in self.store.list(tenant)]
-            for pid in gone:
-                self._sources.pop(pid, None)
-            removed = self.store.reset(tenant)
-        self.scenario.reset(tenant)
-        if tenant is None:
-            self.images.clear()
-        return removed
+    def reset_images(self) -> None:
+        self.images.clear()
 
 
 def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
@@ -311,21 +443,4 @@ def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
     return fitted
 
 
-async def wait_sync(backend: Backend, prediction: Prediction) -> float | None:
-    """Hold a sync-mode submit until the prediction ends; the sync timeout (seconds) if it did not."""
-    timeout = backend.settings.sync_timeout
-    if prediction.outcome.sync_timeout:
-        backend.advance(prediction.tenant, prediction.id, 1)
-        return timeout
-    due = prediction.due_at()
-    if prediction.outcome.stuck or (due is not None and due - backend.clock.now() > timeout):
-        await backend.clock.sleep(timeout)
-        backend.get(prediction.tenant, prediction.id)
-        if not prediction.terminal:
-            prediction.forced_stage = max(prediction.forced_stage, 1)
-            backend.get(prediction.tenant, prediction.id)
-            return timeout
-    elif due is not None:
-        await backend.clock.sleep(due - backend.clock.now())
-    backend.finish_now(prediction)
-    return None
+__all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission"]

@@ -8,7 +8,7 @@ read that derives a terminal state freezes it: terminal states never change.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 CREATED, PROCESSING, COMPLETED, FAILED, CANCELLED, TIMEOUT = (
@@ -29,6 +29,7 @@ TASK_ERRORS = {
     5004: "Timeout.",
 }
 SYNC_TIMEOUT_CODE = 5004
+POLL_LOG_CAP = 200  # per prediction: enough for any polling audit, bounded for a client that polls forever
 
 
 @dataclass
@@ -43,6 +44,14 @@ class Outcome:
     stuck: bool = False  # never leaves processing
     sync_timeout: bool = False  # a sync-mode submit answers 5004 at once
     latency: float | None = None  # seconds of generation, overriding the model's
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Outcome:
+        nsfw = record.get("nsfw")
+        return cls(**{**record, "nsfw": tuple(nsfw) if nsfw is not None else None})
 
     def error_text(self) -> str:
         if self.error:
@@ -70,6 +79,7 @@ class Prediction:
     num_outputs: int
     base_url: str  # how the client reached us at submit time (webhooks use it)
     webhook: str | None = None
+    source: dict[str, Any] | None = None  # the resolved input image: {"blob", "note", "width", "height"}
     polls: int = 0
     forced_stage: int = 0
     status: str = CREATED  # cached; authoritative once terminal
@@ -77,7 +87,19 @@ class Prediction:
     outputs: list[str] = field(default_factory=list)  # output paths (or base64 strings) once completed
     nsfw: list[bool] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
-    poll_log: list[tuple[float, str]] = field(default_factory=list)  # (wall time, status answered) per poll
+    poll_log: list[tuple[float, str]] = field(default_factory=list)  # (wall time, status answered), the last polls
+
+    def to_record(self) -> dict[str, Any]:
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record["outcome"] = self.outcome.to_record()
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Prediction:
+        values = dict(record)
+        values["outcome"] = Outcome.from_record(values.get("outcome") or {})
+        values["poll_log"] = [(t, s) for t, s in values.get("poll_log", [])]
+        return cls(**values)
 
     @property
     def terminal(self) -> bool:

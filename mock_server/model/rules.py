@@ -1,12 +1,12 @@
-"""What tests ask of the fake: queued outcomes, per-model progression and latency."""
+"""What tests ask of the fake: queued outcomes, per-model progression and latency, kept in the store."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mock_server.model.predictions import CANCELLED, COMPLETED, FAILED, TASK_ERRORS, TIMEOUT, Outcome
+from mock_server.model.store import DELETE, Record, Store
 
 OUTCOME_STATUSES = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
 
@@ -21,6 +21,7 @@ class Rule:
     tenant: str | None = None
     times: int | None = 1
     used: int = 0
+    id: int = 0
 
     def matches(self, tenant: str, model: str, prompt: str) -> bool:
         return (
@@ -31,10 +32,17 @@ class Rule:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["outcome"] = {k: v for k, v in data["outcome"].items() if v not in (None, False)}
+        data["outcome"] = self.outcome.to_record()
         if self.tenant is not None:
             data["tenant"] = "<redacted>"
         return data
+
+    def to_record(self) -> Record:
+        return {**asdict(self), "outcome": self.outcome.to_record()}
+
+    @classmethod
+    def from_record(cls, record: Record) -> Rule:
+        return cls(**{**record, "outcome": Outcome.from_record(record["outcome"])})
 
 
 def make_outcome(spec: dict[str, Any]) -> Outcome:
@@ -77,62 +85,77 @@ class ModelBehaviour:
     poll_every: int | None = None
     latency: tuple[float, float] | None = None  # (queue seconds, generation seconds)
 
+    @classmethod
+    def from_record(cls, record: Record) -> ModelBehaviour:
+        latency = record.get("latency")
+        return cls(record.get("progression"), record.get("poll_every"), tuple(latency) if latency else None)
 
-@dataclass
-class Scenario:
-    rules: list[Rule] = field(default_factory=list)
-    behaviour: dict[str, ModelBehaviour] = field(default_factory=dict)  # by model; "*" for all
-    # By (tenant, model): one test's progression must not reach tests running beside it on the same server.
-    tenant_behaviour: dict[tuple[str, str], ModelBehaviour] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+class Rules:
+    """Outcome rules and per-model behaviour of one fake, kept in its store.
+
+    A rule's uses are counted by an atomic update of the rule itself, so ``times: 1`` fires once however many
+    workers share the store. Rules scoped to a tenant belong to it (a tenant reset removes them).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def enqueue(self, outcome: Outcome, *, model: str | None = None, prompt_contains: str | None = None,
                 tenant: str | None = None, times: int | None = 1) -> Rule:
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or null for every match)")
-        rule = Rule(outcome, model, prompt_contains, tenant, times)
-        with self._lock:
-            self.rules.append(rule)
+        rule = Rule(outcome, model, prompt_contains, tenant, times, id=int(self.store.incr("rule.seq")))
+        self.store.put("rule", f"{rule.id:012d}", rule.to_record(), tenant=tenant or "")
         return rule
 
+    def rules(self, tenant: str | None = None) -> list[Rule]:
+        """Rules in the order they were queued; with ``tenant``, only those scoped to it."""
+        found = [Rule.from_record(r) for r in self.store.records("rule")]
+        found.sort(key=lambda r: r.id)
+        return [r for r in found if tenant is None or r.tenant == tenant]
+
     def take(self, tenant: str, model: str, prompt: str) -> Outcome:
-        with self._lock:
-            for rule in self.rules:
-                if rule.matches(tenant, model, prompt):
-                    rule.used += 1
-                    if rule.times is not None and rule.used >= rule.times:
-                        self.rules.remove(rule)
-                    return rule.outcome
+        """The outcome of the first matching rule, using it up; a plain success when none matches."""
+        for rule in self.rules():
+            if not rule.matches(tenant, model, prompt):
+                continue
+            used: list[bool] = []
+
+            def use(record: Record, used: list[bool] = used) -> Record | object:
+                used.clear()
+                used.append(True)
+                record["used"] += 1
+                times = record.get("times")
+                return DELETE if times is not None and record["used"] >= times else record
+
+            self.store.update("rule", f"{rule.id:012d}", use)
+            if used:
+                return rule.outcome
+            # Another worker used up this rule in the meantime: the next match decides.
         return Outcome()
 
+    def clear(self, tenant: str | None = None) -> int:
+        """Remove every rule (None) or those scoped to ``tenant``; returns how many."""
+        gone = self.rules(tenant)
+        for rule in gone:
+            self.store.delete("rule", f"{rule.id:012d}")
+        return len(gone)
+
     def set_behaviour(self, model: str, tenant: str | None = None, **changes: Any) -> None:
-        with self._lock:
-            if tenant is None:
-                current = self.behaviour.setdefault(model, ModelBehaviour())
-            else:
-                current = self.tenant_behaviour.setdefault((tenant, model), ModelBehaviour())
-            for key, value in changes.items():
-                setattr(current, key, value)
+        key = f"{tenant or ''}|{model}"
+        changes = {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
+        if self.store.update("behaviour", key, lambda current: {**current, **changes}) is None:
+            self.store.put("behaviour", key, changes, tenant=tenant or "")
 
     def behaviour_for(self, model: str, tenant: str | None = None) -> ModelBehaviour:
         """Each field from the most specific layer that sets it: tenant+model, tenant, model, "*"."""
-        with self._lock:
-            layers = [self.behaviour.get(model), self.behaviour.get("*")]
-            if tenant is not None:
-                layers[:0] = [self.tenant_behaviour.get((tenant, model)), self.tenant_behaviour.get((tenant, "*"))]
-            found = [layer for layer in layers if layer is not None]
-            return ModelBehaviour(
-                progression=next((b.progression for b in found if b.progression is not None), None),
-                poll_every=next((b.poll_every for b in found if b.poll_every is not None), None),
-                latency=next((b.latency for b in found if b.latency is not None), None),
-            )
-
-    def reset(self, tenant: str | None = None) -> None:
-        with self._lock:
-            if tenant is None:
-                self.rules.clear()
-                self.behaviour.clear()
-                self.tenant_behaviour.clear()
-            else:
-                self.tenant_behaviour = {k: v for k, v in self.tenant_behaviour.items() if k[0] != tenant}
-                self.rules = [r for r in self.rules if r.tenant != tenant]
+        keys = [f"|{model}", "|*"]
+        if tenant is not None:
+            keys[:0] = [f"{tenant}|{model}", f"{tenant}|*"]
+        found = [ModelBehaviour.from_record(r) for r in (self.store.get("behaviour", k) for k in keys) if r]
+        return ModelBehaviour(
+            progression=next((b.progression for b in found if b.progression is not None), None),
+            poll_every=next((b.poll_every for b in found if b.poll_every is not None), None),
+            latency=next((b.latency for b in found if b.latency is not None), None),
+        )

@@ -158,7 +158,7 @@ def wavespeed_server(pytestconfig: pytest.Config) -> Iterator[RunningServer]:
 def wavespeed(request: pytest.FixtureRequest, wavespeed_server: RunningServer) -> Iterator[TenantHandle]:
     """A fresh tenant (random API key) on the session's fake: ``base_url``, ``api_key``, ``sdk()``, control and
     assertion helpers. Configured by ``@pytest.mark.wavespeed(...)``; reset at teardown."""
-    with _tenant(request, wavespeed_server.base_url, wavespeed_server.app.state.controller) as handle:
+    with _tenant(request, wavespeed_server.base_url, wavespeed_server.app.state.mock.controller) as handle:
         yield handle
 
 
@@ -169,7 +169,7 @@ def wavespeed_asgi(request: pytest.FixtureRequest, pytestconfig: pytest.Config) 
     app = create_app(pytestconfig.stash[SETTINGS])
     server = InProcessServer(app)
     try:
-        with _tenant(request, server.base_url, app.state.controller) as handle:
+        with _tenant(request, server.base_url, app.state.mock.controller) as handle:
             yield ASGIFake(server, handle)
     finally:
         server.close()

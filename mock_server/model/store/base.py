@@ -16,6 +16,7 @@ same model code run on one process's memory or on Redis shared by many workers a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
@@ -38,6 +39,11 @@ Change = Callable[[Record], "Record | None | _Delete"]
 may run more than once (optimistic retry), so it must not have side effects beyond its own return value."""
 
 DAY = 24 * 3600.0
+SERVER_TTL = 30 * DAY  # the server's identity (webhook secret, id sequence) and clock: rewritten on every change
+
+PERSISTENT_KINDS = ("server", "clock")
+"""Record kinds a reset of everything keeps: forgetting them would change the webhook secret clients hold, or
+move the clock backwards."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,9 @@ class Store(Protocol):
     def dropped(self, log: str) -> int:
         """How many entries the caps removed from a log."""
 
+    def reset_log(self, log: str, tenant: str | None = None) -> None:
+        """Empty a log, or remove one tenant's entries from it."""
+
     # --- counters and claims ------------------------------------------------------------------------------
 
     def incr(self, name: str, amount: float = 1.0, *, tenant: str = "") -> float: ...
@@ -109,7 +118,8 @@ class Store(Protocol):
     # --- housekeeping -------------------------------------------------------------------------------------
 
     def reset(self, tenant: str | None = None) -> int:
-        """Forget one tenant's records, log entries and counters, or (None) everything; returns records removed."""
+        """Forget one tenant's records, log entries and counters, or (None) everything but ``PERSISTENT_KINDS``;
+        returns how many records were removed."""
 
     def stats(self) -> dict[str, Any]:
         """Sizes, for the benchmark and the soak test."""
@@ -117,9 +127,20 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+_EXACT = b"J"  # marks a record orjson could not write (an integer beyond 64 bits): read it back with json, exactly
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # Clients may send any JSON integer; the fake echoes inputs as sent, so none may be rounded.
+        return _EXACT + json.dumps(value, separators=(",", ":")).encode()
 
 
 def loads(raw: bytes | str) -> Any:
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if raw[:1] == _EXACT:
+        return json.loads(raw[1:])
     return orjson.loads(raw)

@@ -12,7 +12,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mock_server.model.store.base import DELETE, Change, Limits, Record, dumps, loads
+from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, Change, Limits, Record, dumps, loads
 
 
 @dataclass
@@ -146,6 +146,14 @@ class MemoryStore:
             book = self._logs.get(log)
             return 0 if book is None else book.dropped
 
+    def reset_log(self, log: str, tenant: str | None = None) -> None:
+        with self._lock:
+            book = self._logs.get(log)
+            if book is None:
+                return
+            book.entries = deque(e for e in book.entries if tenant is not None and e[0] != tenant)
+            book.size = sum(len(e[2]) for e in book.entries)
+
     # --- counters and claims ------------------------------------------------------------------------------
 
     def incr(self, name: str, amount: float = 1.0, *, tenant: str = "") -> float:
@@ -198,8 +206,8 @@ class MemoryStore:
     def reset(self, tenant: str | None = None) -> int:
         with self._lock:
             if tenant is None:
-                removed = sum(len(t) for t in self._kinds.values())
-                self._kinds.clear()
+                removed = sum(len(t) for k, t in self._kinds.items() if k not in PERSISTENT_KINDS)
+                self._kinds = {k: t for k, t in self._kinds.items() if k in PERSISTENT_KINDS}
                 self._logs.clear()
                 self._counters.clear()
                 self._claims.clear()
@@ -212,10 +220,8 @@ class MemoryStore:
                 for key in gone:
                     del table[key]
                 removed += len(gone)
-            for book in self._logs.values():
-                kept = deque(e for e in book.entries if e[0] != tenant)
-                book.size = sum(len(e[2]) for e in kept)
-                book.entries = kept
+            for log in list(self._logs):
+                self.reset_log(log, tenant)
             self._counters = {k: v for k, v in self._counters.items() if k[0] != tenant}
             return removed
 
