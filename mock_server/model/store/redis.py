@@ -16,7 +16,7 @@ the next time the index is listed).
 
 Multi-key steps run as Lua scripts (atomic, one round trip); ``update`` is WATCH/MULTI/EXEC, retried when
 another writer got there first. Scripts derive some key names themselves (a record's old tenant index, an evicted
-record), so this store targets a standalone Redis (or one primary), not Redis Cluster. Kind names must not
+record), so this store targets a standalone Redis 7+ (or one primary), not Redis Cluster. Kind names must not
 contain ``:``; tenant names and keys must not contain NUL.
 """
 
@@ -37,18 +37,17 @@ end
 """
 
 # An index that outlives its records costs a little memory until it expires (listing prunes dead members), but
-# one that expires first hides live records. So an index's TTL only grows, to the longest TTL written into it,
-# and a record written without TTL makes it permanent. `fresh` (the key did not exist before this write) is what
-# tells "no TTL yet" apart from "permanent on purpose": both read as PTTL -1.
+# one that expires first hides live records. So an index's TTL only grows, to the longest TTL written into it
+# (PEXPIRE GT, Redis 7), and a record written without TTL makes it permanent. GT counts "no TTL" as infinite: right
+# for a key made permanent on purpose, wrong for one this write just created, hence `fresh`.
 _STRETCH = """
 local function stretch(key, ms, fresh)
   if ms == 0 then
     redis.call('PERSIST', key)
-    return
-  end
-  local left = redis.call('PTTL', key)
-  if fresh or (left >= 0 and left < ms) then
+  elseif fresh then
     redis.call('PEXPIRE', key, ms)
+  else
+    redis.call('PEXPIRE', key, ms, 'GT')
   end
 end
 """
@@ -77,8 +76,9 @@ end
 -- Scores must keep rising for "oldest first" to hold. The sequence key lives as long as the kind index, but if it
 -- ever went missing while the index survived, restarting at 1 would list new records before old ones.
 local fresh_all, fresh_mine = redis.call('EXISTS', all) == 0, redis.call('EXISTS', mine) == 0
-local fresh_seq, fresh_kinds = redis.call('EXISTS', seqkey) == 0, redis.call('EXISTS', kinds) == 0
+local fresh_kinds = redis.call('EXISTS', kinds) == 0
 local seq = redis.call('INCR', seqkey)
+local fresh_seq = seq == 1
 local top = redis.call('ZRANGE', all, -1, -1, 'WITHSCORES')
 if top[2] and seq <= tonumber(top[2]) then
   seq = tonumber(top[2]) + 1
