@@ -447,7 +447,7 @@ class RedisStore:
                 "log_entries": {log: int(sizes[2 * i]) for i, log in enumerate(logs)},
                 "log_bytes": {log: int(sizes[2 * i + 1] or 0) for i, log in enumerate(logs)},
                 "used_memory": int(memory["used_memory"]),
-                "keys": int(self._redis.dbsize())}
+                "db_keys": int(self._redis.dbsize())}  # the whole database, whatever the prefix
 
     def close(self) -> None:
         self._redis.close()
