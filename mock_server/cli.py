@@ -18,10 +18,6 @@ def _schemas_dir(value: str | None) -> Path:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mock_server.http.server import serve
 
-    if args.workers != 1:
-        sys.stderr.write("wavespeed-mock: --workers must be 1: predictions live in one process's memory, so a "
-                         "poll landing on another worker would answer 404.\n")
-        return 2
     try:
         config = settings_mod.from_arguments(args)
     except ValueError as exc:
@@ -90,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the fake WaveSpeed API server",
                            description="Run the fake WaveSpeed API. Every option also reads an environment variable.")
     settings_mod.add_arguments(serve)
-    serve.add_argument("--workers", type=int, default=1, help="must be 1 (state is in memory)")
     serve.set_defaults(handler=cmd_serve)
 
     schemas = sub.add_parser("schemas", help="generate or check the JSON Schemas").add_subparsers(

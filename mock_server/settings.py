@@ -43,6 +43,8 @@ class Settings:
                                choices=("accept", "reject"), default="accept")
     fetch_inputs: bool = _opt("download input image URLs from other hosts (off: a generated stand-in is used)",
                               default=False)
+    workers: int = _opt("server processes; above 1 needs a shared --store (redis://...), since a poll may land on "
+                         "any worker", default=1)
     store: str = _opt("where state lives: memory:// (this process) or redis://HOST:PORT/DB (shared by workers and "
                       "hosts, kept across restarts)", default="memory://")
     record_ttl: float = _opt("seconds predictions, uploads and their inputs are kept (the real API keeps 7 days)",
@@ -96,6 +98,12 @@ class Settings:
             problems.append("journal_cap, journal_bytes and upload_max_bytes must be positive")
         if self.record_ttl <= 0 or self.max_predictions < 1:
             problems.append("record_ttl and max_predictions must be positive")
+        if self.workers < 1:
+            problems.append("workers must be at least 1")
+        elif self.workers > 1 and self.store.startswith("memory:"):
+            problems.append(f"--workers {self.workers} needs a shared store such as --store redis://127.0.0.1:6379/0: "
+                            "with the memory store each worker would hold its own predictions, and a poll landing on "
+                            "another worker would answer 404")
         if not self.store.startswith(("memory:", "redis://", "rediss://", "unix://")):
             problems.append("store must be memory:// or redis://HOST:PORT/DB")
         if self.unknown_fields not in ("accept", "reject"):
@@ -110,6 +118,17 @@ class Settings:
 
         return Limits(record_ttl=self.record_ttl, max_records=self.max_predictions, blob_ttl=self.record_ttl,
                       log_entries=self.journal_cap, log_bytes=self.journal_bytes)
+
+    def to_env(self, prefix: str = PREFIX) -> dict[str, str]:
+        """These settings as ``WAVESPEED_MOCK_*`` variables: how uvicorn's worker processes receive them."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            env[prefix + f.name.upper()] = (",".join(value) if isinstance(value, tuple)
+                                            else str(value).lower() if isinstance(value, bool) else str(value))
+        return env
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).validated()

@@ -13,7 +13,7 @@ from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.model.backend import Backend
 from mock_server.settings import Settings
 
-pytest_plugins = ["tests.fixtures.redis_server"]
+pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.webhook_receiver"]
 
 T2I = "wavespeed-ai/flux-kontext-pro/text-to-image"
 DEV = "wavespeed-ai/flux-kontext-dev"

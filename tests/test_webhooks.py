@@ -5,77 +5,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import socket
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from mock_server.contract.catalog import Catalog
-from mock_server.http.server import RunningServer, run_in_thread
-from mock_server.http.webhooks import WebhookDispatcher
 from mock_server.http.app import create_app
-from mock_server.model.backend import Backend
+from mock_server.http.webhooks import WebhookDispatcher
 from mock_server.model.rules import make_outcome
 from mock_server.settings import Settings
 from tests.conftest import T2I, Live
+from tests.fixtures.webhook_receiver import WAIT, Receiver
 
-WAIT = 10.0  # upper bound for anything to arrive; tests return as soon as it does
 FAST = {"webhook_retry_base": 0.01}
-
-
-@dataclass(frozen=True)
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
-
-class Receiver:
-    """A tiny webhook endpoint that records every request and answers scripted statuses (then 200)."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.script: deque[int] = deque()
-        self._changed = threading.Condition()
-        app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
-        self.running: RunningServer = run_in_thread(app)
-        self.url = f"{self.running.base_url}/hook"
-
-    async def _hook(self, request: Request) -> Response:
-        body = await request.body()
-        with self._changed:
-            self.received.append(Received(dict(request.headers), body, time.time()))
-            status = self.script.popleft() if self.script else 200
-            self._changed.notify_all()
-        return Response(status_code=status)
-
-    def wait_for(self, count: int, timeout: float = WAIT) -> list[Received]:
-        with self._changed:
-            arrived = self._changed.wait_for(lambda: len(self.received) >= count, timeout)
-            assert arrived, f"expected {count} webhook request(s), got {len(self.received)} in {timeout} s"
-            return list(self.received)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.running.stop()
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, now: float | None = None) -> bool:

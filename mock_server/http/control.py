@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,8 @@ class Controller:
     # --- state ----------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "models": len(self.backend.catalog.endpoints), "now": self.backend.clock.now()}
+        return {"ok": True, "models": len(self.backend.catalog.endpoints), "now": self.backend.clock.now(),
+                "pid": os.getpid(), "store": self.state.store.scheme}
 
     def reset(self, tenant: str | None = None) -> dict[str, Any]:
         """Forget predictions, queued outcomes, faults, journal entries and deliveries (of one tenant)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -14,9 +15,15 @@ from mock_server.settings import Settings
 
 
 def serve(settings: Settings) -> None:
-    """Serve until interrupted. One worker: predictions live in this process's memory."""
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, workers=1)
+    """Serve until interrupted: one process, or ``settings.workers`` uvicorn workers sharing a Redis store."""
+    if settings.workers == 1:
+        app = create_app(settings)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+        return
+    # Worker processes build their own app from the environment: the same settings, the same shared store.
+    os.environ.update(settings.to_env())
+    uvicorn.run("mock_server.http.app:create_app", factory=True, host=settings.host, port=settings.port,
+                log_level=settings.log_level, workers=settings.workers, access_log=False)
 
 
 @dataclass

@@ -163,3 +163,22 @@ def test_redis_keys_carry_ttls(redis_url: str) -> None:
     store.close()
     assert ttls, "the store wrote no keys"
     assert all(0 < ttl <= LIMITS.record_ttl * 1000 for key, ttl in ttls.items()), ttls
+
+
+def test_a_log_can_be_emptied_for_one_tenant_or_all(store: Store) -> None:
+    for tenant in ("a", "b", "a"):
+        store.append("deliveries", {"t": tenant}, tenant=tenant)
+    store.reset_log("deliveries", "a")
+    assert [e["t"] for e in store.entries("deliveries")] == ["b"]
+    store.reset_log("deliveries")
+    assert store.entries("deliveries") == []
+    assert store.append("deliveries", {"t": "c"}, tenant="c") == 4  # numbering goes on
+
+
+def test_a_full_reset_keeps_the_server_identity_and_the_clock(store: Store) -> None:
+    store.put("server", "webhook-secret", {"secret": "whsec_x"})
+    store.put("clock", "clock", {"start": 1.0, "offset": 5.0})
+    store.put("prediction", "p", {"n": 1}, tenant="a")
+    assert store.reset() == 1
+    assert store.get("server", "webhook-secret") == {"secret": "whsec_x"}
+    assert store.get("clock", "clock") == {"start": 1.0, "offset": 5.0}

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, cast
 import redis
 from redis.commands.core import Script
 
-from mock_server.model.store.base import DAY, DELETE, Change, Limits, Record, dumps, loads
+from mock_server.model.store.base import DAY, DELETE, PERSISTENT_KINDS, Change, Limits, Record, dumps, loads
 
 # Shared by the scripts below: a record's owner is everything before the first NUL of its stored value.
 _OWNER = """
@@ -235,6 +235,35 @@ redis.call('DEL', prefix .. 'c:' .. tenant)
 return removed
 """
 
+# KEYS: the log's list and meta hash. ARGV: tenant ("" with ARGV[2] == "all": every entry). Seq and dropped stay.
+_RESET_LOG = """
+local list, meta, tenant, all = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == 'all'
+if all then
+  redis.call('DEL', list)
+  redis.call('HSET', meta, 'size', 0)
+  return 0
+end
+local mark = tenant .. '\\0'
+local entries = redis.call('LRANGE', list, 0, -1)
+local kept, size = {}, 0
+for _, e in ipairs(entries) do
+  if string.sub(e, 1, #mark) ~= mark then
+    kept[#kept + 1] = e
+    size = size + #e - string.find(e, '\\0', 1, true)
+  end
+end
+if #kept < #entries then
+  local ttl = redis.call('PTTL', list)
+  redis.call('DEL', list)
+  for i = 1, #kept, 500 do
+    redis.call('RPUSH', list, unpack(kept, i, math.min(i + 499, #kept)))
+  end
+  if #kept > 0 and ttl > 0 then redis.call('PEXPIRE', list, ttl) end
+  redis.call('HSET', meta, 'size', size)
+end
+return #entries - #kept
+"""
+
 
 def _ms(seconds: float) -> int:
     """Milliseconds for a PX/PEXPIRE; 0 means "no expiry" (a negative TTL becomes the shortest, as memory has it)."""
@@ -265,6 +294,7 @@ class RedisStore:
         self._delete = self._script(_DELETE)
         self._append = self._script(_APPEND)
         self._reset_tenant = self._script(_RESET_TENANT)
+        self._reset_log = self._script(_RESET_LOG)
 
     def _script(self, source: str) -> Script:
         return self._redis.register_script(source)
@@ -371,6 +401,10 @@ class RedisStore:
     def dropped(self, log: str) -> int:
         return int(cast("bytes | None", self._redis.hget(f"{self.prefix}lm:{log}", "dropped")) or 0)
 
+    def reset_log(self, log: str, tenant: str | None = None) -> None:
+        self._reset_log(keys=[f"{self.prefix}l:{log}", f"{self.prefix}lm:{log}"],
+                        args=[tenant or "", "all" if tenant is None else "one"])
+
     # --- counters and claims ------------------------------------------------------------------------------
 
     def incr(self, name: str, amount: float = 1.0, *, tenant: str = "") -> float:
@@ -417,9 +451,13 @@ class RedisStore:
         # Everything under the prefix, in batches: not atomic against concurrent writers (a key written during the
         # scan may survive), which is what "reset everything" needs from a test or an operator.
         records = f"{self.prefix}r:".encode()
+        p = self.prefix
+        kept = tuple(f"{p}{part}{kind}".encode() for kind in PERSISTENT_KINDS for part in ("r:", "k:", "t:", "seq:"))
         removed = 0
         batch: list[bytes] = []
         for key in cast("Any", self._redis.scan_iter(match=_glob_escape(self.prefix) + "*", count=1000)):
+            if key.startswith(kept) or key == f"{p}kinds".encode():
+                continue
             batch.append(key)
             removed += key.startswith(records)
             if len(batch) >= 1000:
