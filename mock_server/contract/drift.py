@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mock_server.contract.docpages import parse_page_file
-from mock_server.contract.tables import EndpointTable, Field, Param, load_table
+from mock_server.contract.tables import EndpointTable, EnumValue, Field, Param, load_table
 
 PARAM_TABLES = ("request", "result_request")
 TABLE_ORDER = ("request", "response", "result_request", "result_response")
@@ -172,7 +172,7 @@ def _diff_bound(
     return [Change("range-widened", loc, old, new, False, f"{bound} {old} -> {new}")]
 
 
-def _diff_enum(loc: str, old: tuple[str, ...] | None, new: tuple[str, ...] | None) -> list[Change]:
+def _diff_enum(loc: str, old: tuple[EnumValue, ...] | None, new: tuple[EnumValue, ...] | None) -> list[Change]:
     if old == new:
         return []
     if old is None:
@@ -259,8 +259,8 @@ def _value_problem(p: Param, value: Any) -> str | None:
         return f"the example's {p.name} is {json.dumps(value)}, not of type {p.type}"
     if p.enum is not None:
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if text not in p.enum:
-            return f"the example's {p.name} {json.dumps(value)} is not one of {', '.join(p.enum)}"
+        if value not in p.enum and text not in p.enum:
+            return f"the example's {p.name} {json.dumps(value)} is not one of {', '.join(map(str, p.enum))}"
     values: list[int | float] = []
     if p.per_dimension and isinstance(value, str):
         sides = value.split("*")
