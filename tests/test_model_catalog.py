@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -19,6 +20,7 @@ from mock_server.contract.modelcatalog import (
     tables_from_catalog,
 )
 from mock_server.contract.tables import Param
+from mock_server.http.server import RunningServer
 from mock_server.testing import fixtures_data
 from tests.conftest import T2I
 
@@ -154,3 +156,25 @@ def test_a_malformed_catalog_is_refused_readably(document: Any, message: str) ->
     with pytest.raises(CatalogError) as caught:
         tables_from_catalog(document, origin="x.json")
     assert str(caught.value) == message
+
+
+# ------------------------------------------------------------------------------------------ GET /api/v3/models
+
+
+def test_the_fake_lists_every_served_endpoint_as_the_cli_and_mcp_server_read_it(
+        shared_server: RunningServer, catalog: Catalog) -> None:
+    with httpx.Client(base_url=shared_server.base_url, timeout=30) as http:
+        response = http.get("/api/v3/models", headers={"Authorization": "Bearer any-key"})
+        assert http.get("/api/v3/models").status_code == 401
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["code"], body["message"]) == (200, "success")
+    by_id = {m["model_id"]: m for m in body["data"]}
+    served = json.loads((Path(__file__).parents[1] / "schemas" / "index.json").read_text(encoding="utf-8"))
+    kontext = [e["model"] for e in served["endpoints"]]
+    assert kontext and set(kontext) <= set(by_id)
+    for model in kontext:
+        request = by_id[model]["api_schema"]["api_schemas"][0]["request_schema"]
+        assert set(request["properties"]) == set(catalog.endpoints[model].properties)
+        assert request["required"] == catalog.endpoints[model].request_schema["required"]
+    assert body["data"] == export_models(catalog)  # the same list every time: built once per app

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from mock_server.contract.catalog import Catalog, default_catalog
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
-from mock_server.http import account, control, routes, uploads, webhooks
+from mock_server.http import account, control, models, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.journal import Journal, JournalMiddleware
 from mock_server.model.backend import Backend
@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     }
     # The journal sits outside the faults, so it records injected statuses and cut connections too.
     middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=faults)]
-    extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes]
+    extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,
+                                     *models.routes_for(backend.catalog, server=settings.public_url)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
