@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +28,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"wavespeed-mock: {exc}\n")
         return 2
+    if config.schemas:
+        from mock_server.contract.catalog import catalog_for
+
+        # Load the user's schemas before uvicorn starts, so a bad folder is one line and exit 2, not a traceback.
+        try:
+            catalog_for(config.schemas)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            sys.stderr.write(f"wavespeed-mock: --schemas {config.schemas}: {_reason(exc)}\n")
+            return 2
     serve(config)
     return 0
+
+
+def _reason(exc: BaseException) -> str:
+    return f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
 
 
 def cmd_schemas_build(args: argparse.Namespace) -> int:
@@ -77,6 +91,25 @@ def cmd_schemas_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas_add(args: argparse.Namespace) -> int:
+    from mock_server.contract.userschemas import add
+
+    into = args.into or os.environ.get(settings_mod.PREFIX + "SCHEMAS")
+    if not into:
+        sys.stderr.write("wavespeed-mock schemas add: say where with --into DIR (or set WAVESPEED_MOCK_SCHEMAS)\n")
+        return 2
+    try:
+        added = add(args.source, into, args.models or ())
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # PageParseError and CatalogError are ValueErrors
+        sys.stderr.write(f"wavespeed-mock schemas add: {_reason(exc)}\n")
+        return 2
+    for table, path in zip(added.tables, added.written, strict=True):
+        sys.stdout.write(f"added {table.key} -> {path}\n")
+    sys.stdout.write(f"{len(added.changed)} generated file(s) changed in {into}; "
+                     f"serve them with: wavespeed-mock serve --schemas {into}\n")
+    return 0
+
+
 def cmd_drift_docs(args: argparse.Namespace) -> int:
     from mock_server.contract.drift import run_drift_docs
 
@@ -105,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("page")
     parse.add_argument("--write", metavar="FILE", help="write the table here instead of printing it")
     parse.set_defaults(handler=cmd_schemas_parse)
+    add = schemas.add_parser(
+        "add", help="add a saved doc page or a model catalog JSON to a schemas folder for serve --schemas",
+        description="Write the source table(s) of SOURCE into DIR/sources and generate DIR's schemas, so that "
+                    "`wavespeed-mock serve --schemas DIR` serves them on top of the shipped endpoints.")
+    add.add_argument("source", metavar="SOURCE",
+                     help="a saved WaveSpeed doc page, a GET /api/v3/models JSON (envelope or list), or a source table")
+    add.add_argument("--into", metavar="DIR", help="the schemas folder (default: $WAVESPEED_MOCK_SCHEMAS)")
+    add.add_argument("--models", metavar="GLOB", action="append",
+                     help="from a catalog, only the models matching this glob (repeatable; default: all)")
+    add.set_defaults(handler=cmd_schemas_add)
 
     drift = sub.add_parser("drift", help="report drift").add_subparsers(dest="action", required=True)
     docs = drift.add_parser("docs", help="classified diff of two doc pages or source tables (exit 1 if breaking)")

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from mock_server.contract.catalog import Catalog, default_catalog
+from mock_server.contract.catalog import Catalog, catalog_for
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
 from mock_server.http import account, control, models, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
@@ -43,11 +43,11 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
     Args:
         settings: behaviour of this server; by default read from ``WAVESPEED_MOCK_*`` variables.
-        catalog: the endpoints to serve; by default the installed generated schemas.
+        catalog: the endpoints to serve; by default the installed generated schemas (plus ``settings.schemas``).
         clock: the clock predictions age by; by default real time (or frozen, per settings).
     """
     settings = settings or Settings.from_env()
-    backend = Backend(settings, catalog or default_catalog(), clock)
+    backend = Backend(settings, catalog or catalog_for(settings.schemas), clock)
     journal = Journal(settings.journal_cap)
     faults = Faults(settings.seed)
     # `app` is bound below; the dispatcher asks for the loop only once the server runs.
