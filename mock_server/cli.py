@@ -1,4 +1,4 @@
-"""The ``wavespeed-mock`` command: serve, schemas build/check/parse, drift docs, conformance."""
+"""The ``wavespeed-mock`` command: serve, schemas build/check/parse/add, drift docs/live, conformance."""
 
 from __future__ import annotations
 
@@ -116,6 +116,13 @@ def cmd_drift_docs(args: argparse.Namespace) -> int:
     return run_drift_docs(args.old, args.new, fmt=args.format, stream=sys.stdout)
 
 
+def cmd_drift_live(args: argparse.Namespace) -> int:
+    from mock_server.contract.livedrift import run_drift_live
+
+    return run_drift_live(target=args.target, catalog_file=args.catalog, models=args.models or (), fmt=args.format,
+                          schemas=args.schemas, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wavespeed-mock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("new")
     docs.add_argument("--format", choices=("text", "json"), default="text")
     docs.set_defaults(handler=cmd_drift_docs)
+    live = drift.add_parser(
+        "live", help="the fake's schemas against the live GET /api/v3/models catalog (exit 1 if breaking)",
+        description="Diff the request schemas the fake serves against the live model catalog (or a saved one), "
+                    "with the classification of `drift docs`. Exit 1 on breaking drift, 2 on usage or fetch errors.")
+    live.add_argument("--target", metavar="URL",
+                      help="API to read GET /api/v3/models from, with $WAVESPEED_API_KEY (default "
+                           "https://api.wavespeed.ai)")
+    live.add_argument("--catalog", metavar="FILE", help="a saved catalog JSON instead of a live API")
+    live.add_argument("--models", metavar="GLOB", action="append",
+                      help="compare the models of either side matching this glob (repeatable; default: every "
+                           "model the fake serves)")
+    live.add_argument("--schemas", metavar="DIR", help="also the fake's extra schemas folder (as serve --schemas)")
+    live.add_argument("--format", choices=("text", "json"), default="text")
+    live.set_defaults(handler=cmd_drift_live)
 
     # Dispatched in main() before argparse so that pytest options pass through untouched.
     sub.add_parser("conformance", help="run the conformance suite against the fake or a URL (see its --help)")

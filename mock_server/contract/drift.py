@@ -291,7 +291,8 @@ def _value(v: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _change_line(c: Change, marker: str) -> str:
+def change_line(c: Change, marker: str) -> str:
+    """One change as a report line (also used by ``drift live``)."""
     return f"  {marker:<8}  {c.kind:<20}  {c.location}: {_value(c.old)} -> {_value(c.new)}  ({c.detail})"
 
 
@@ -305,7 +306,7 @@ def render_text(
     lines = [f"docs drift: {old.key} -> {new.key}"]
     if old.model != new.model:
         lines.append(f"  note: the two tables describe different models ({old.model}, {new.model})")
-    lines += [_change_line(c, "BREAKING" if c.breaking else "ok") for c in changes]
+    lines += [change_line(c, "BREAKING" if c.breaking else "ok") for c in changes]
     breaking = sum(c.breaking for c in changes)
     lines.append(f"summary: {len(changes)} changes, {breaking} breaking, {len(changes) - breaking} non-breaking")
     for side, table in (("old", old), ("new", new)):
@@ -313,7 +314,7 @@ def render_text(
             continue
         findings = lint[side]
         lines.append(f"lint {side} ({table.key}): {len(findings)} findings")
-        lines += [_change_line(f, "lint") for f in findings]
+        lines += [change_line(f, "lint") for f in findings]
     return "\n".join(lines) + "\n"
 
 
