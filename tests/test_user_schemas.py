@@ -18,7 +18,9 @@ import pytest
 
 from mock_server import cli
 from mock_server.contract.catalog import catalog_for, default_catalog
+from mock_server.contract.userschemas import add
 from mock_server.http.app import create_app
+from mock_server.resources import data_dir
 from mock_server.settings import Settings
 from mock_server.testing.inprocess import InProcessServer
 from tests.conftest import T2I
@@ -268,3 +270,26 @@ def test_the_pytest_plugin_refuses_a_folder_without_schemas(pytester: pytest.Pyt
     result = pytester.runpytest(*STRICT, "--wavespeed-schemas", "nowhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*wavespeed_schemas = 'nowhere'*holds no generated schemas (no index.json)*"])
+
+
+def test_adding_a_doc_page_to_a_copy_of_the_shipped_folder_changes_no_shipped_schema(tmp_path: Path) -> None:
+    shipped = tmp_path / "schemas"
+    shutil.copytree(data_dir("schemas"), shipped)
+    before = {p.relative_to(shipped): p.read_bytes() for p in shipped.rglob("*.json")}
+    added = add(PAGE, shipped)
+    after = {p.relative_to(shipped): p.read_bytes() for p in shipped.rglob("*.json")}
+    changed = {name for name in after if before.get(name) != after[name]}
+    assert {str(n) for n in changed} == {
+        "sources/acme__example-model@docs-acme_v1_pipe.json", "sources/overlays.json",  # typed, see _with_envelope
+        "index.json", "openapi.json", "result-response.json",
+        "endpoints/acme__example-model.request.json", "endpoints/acme__example-model.submit-response.json",
+        "endpoints/acme__example-model.result-response.json"}
+    assert sorted(added.changed) == sorted(str(n) for n in changed if not str(n).startswith("sources/"))
+
+
+def test_a_doc_page_alone_makes_a_servable_folder(tmp_path: Path) -> None:
+    add(PAGE, tmp_path)
+    extended = catalog_for(str(tmp_path))
+    assert [v.path for v in extended.validate("acme/example-model", {"num_images": "two"})] == ["prompt", "num_images"]
+    result = extended.endpoints["acme/example-model"].result_schema
+    assert "id" in result["properties"]["data"]["required"]  # the page's result table omits it; the overlays type it

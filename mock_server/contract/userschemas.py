@@ -70,7 +70,9 @@ def add(source: str | Path, into: str | Path, models: Sequence[str] = ()) -> Add
     tables = read_source(source, models)
     sources = root / "sources"
     sources.mkdir(parents=True, exist_ok=True)
-    _ensure_support_files(sources)
+    # A table without response rows (a catalog's) needs the whole envelope from the overlays; a doc page brings
+    # its own rows, so for it the overlays only get types for the fields they name (see _with_envelope).
+    _ensure_support_files(sources, whole_envelope=any(not t.response for t in tables))
     written = []
     for table in tables:
         target = sources / f"{generator.slug(table.model)}@{table.version}.json"
@@ -97,7 +99,7 @@ def build(root: Path) -> list[str]:
     return [name for name in changed if name in generated or name.startswith("endpoints/")]
 
 
-def _ensure_support_files(sources: Path) -> None:
+def _ensure_support_files(sources: Path, *, whole_envelope: bool) -> None:
     shipped = data_dir("schemas") / "sources"
     descriptions = sources / "descriptions.json"
     if not descriptions.exists():
@@ -116,21 +118,27 @@ def _ensure_support_files(sources: Path) -> None:
             "request": [],
             "response": shipped_overlays.get("response", []),
         }
-    if _with_envelope(overlays) or not path.exists():
+    if _with_envelope(overlays, add_missing=whole_envelope) or not path.exists():
         path.write_text(json.dumps(overlays, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _with_envelope(overlays: Json) -> bool:
-    """Make sure every envelope field is typed by an overlay (a catalog model has no response rows of its own)."""
+def _with_envelope(overlays: Json, *, add_missing: bool) -> bool:
+    """Type every envelope field an overlay names, and with ``add_missing`` add the fields none names.
+
+    The generator creates a response field from an overlay when a model's table lacks it, which needs the
+    overlay's ``type``: the shipped overlays give only a pattern or an enum (every shipped table has the rows),
+    while a catalog model has no rows and a doc page may document only some. Typing an overlay changes nothing
+    for a model whose table has the row.
+    """
     response: list[Json] = overlays.setdefault("response", [])
     by_field = {o.get("field"): o for o in response}
     changed = False
     for name, kind in ENVELOPE:
         overlay = by_field.get(name)
-        if overlay is None:
+        if overlay is None and add_missing:
             response.append({"field": name, "type": kind, "required": True, "ref": ENVELOPE_REF})
             changed = True
-        elif "type" not in overlay:
+        elif overlay is not None and "type" not in overlay:
             overlay.update(type=kind, required=True)
             changed = True
     return changed
