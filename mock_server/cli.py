@@ -1,8 +1,9 @@
-"""The ``wavespeed-mock`` command: serve, schemas build/check/parse, drift docs, conformance."""
+"""The ``wavespeed-mock`` command: serve, schemas build/check/parse/add, drift docs/live, conformance."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"wavespeed-mock: {exc}\n")
         return 2
+    if config.schemas:
+        from mock_server.contract.catalog import catalog_for
+
+        # Load the user's schemas before uvicorn starts, so a bad folder is one line and exit 2, not a traceback.
+        try:
+            catalog_for(config.schemas)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            sys.stderr.write(f"wavespeed-mock: --schemas {config.schemas}: {_reason(exc)}\n")
+            return 2
     serve(config)
     return 0
+
+
+def _reason(exc: BaseException) -> str:
+    return f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
 
 
 def cmd_schemas_build(args: argparse.Namespace) -> int:
@@ -73,10 +87,36 @@ def cmd_schemas_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas_add(args: argparse.Namespace) -> int:
+    from mock_server.contract.userschemas import add
+
+    into = args.into or os.environ.get(settings_mod.PREFIX + "SCHEMAS")
+    if not into:
+        sys.stderr.write("wavespeed-mock schemas add: say where with --into DIR (or set WAVESPEED_MOCK_SCHEMAS)\n")
+        return 2
+    try:
+        added = add(args.source, into, args.models or ())
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # PageParseError and CatalogError are ValueErrors
+        sys.stderr.write(f"wavespeed-mock schemas add: {_reason(exc)}\n")
+        return 2
+    for table, path in zip(added.tables, added.written, strict=True):
+        sys.stdout.write(f"added {table.key} -> {path}\n")
+    sys.stdout.write(f"{len(added.changed)} generated file(s) changed in {into}; "
+                     f"serve them with: wavespeed-mock serve --schemas {into}\n")
+    return 0
+
+
 def cmd_drift_docs(args: argparse.Namespace) -> int:
     from mock_server.contract.drift import run_drift_docs
 
     return run_drift_docs(args.old, args.new, fmt=args.format, stream=sys.stdout)
+
+
+def cmd_drift_live(args: argparse.Namespace) -> int:
+    from mock_server.contract.livedrift import run_drift_live
+
+    return run_drift_live(target=args.target, catalog_file=args.catalog, models=args.models or (), fmt=args.format,
+                          schemas=args.schemas, stream=sys.stdout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("page")
     parse.add_argument("--write", metavar="FILE", help="write the table here instead of printing it")
     parse.set_defaults(handler=cmd_schemas_parse)
+    add = schemas.add_parser(
+        "add", help="add a saved doc page or a model catalog JSON to a schemas folder for serve --schemas",
+        description="Write the source table(s) of SOURCE into DIR/sources and generate DIR's schemas, so that "
+                    "`wavespeed-mock serve --schemas DIR` serves them on top of the shipped endpoints.")
+    add.add_argument("source", metavar="SOURCE",
+                     help="a saved WaveSpeed doc page, a GET /api/v3/models JSON (envelope or list), or a source table")
+    add.add_argument("--into", metavar="DIR", help="the schemas folder (default: $WAVESPEED_MOCK_SCHEMAS)")
+    add.add_argument("--models", metavar="GLOB", action="append",
+                     help="from a catalog, only the models matching this glob (repeatable; default: all)")
+    add.set_defaults(handler=cmd_schemas_add)
 
     drift = sub.add_parser("drift", help="report drift").add_subparsers(dest="action", required=True)
     docs = drift.add_parser("docs", help="classified diff of two doc pages or source tables (exit 1 if breaking)")
@@ -107,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("new")
     docs.add_argument("--format", choices=("text", "json"), default="text")
     docs.set_defaults(handler=cmd_drift_docs)
+    live = drift.add_parser(
+        "live", help="the fake's schemas against the live GET /api/v3/models catalog (exit 1 if breaking)",
+        description="Diff the request schemas the fake serves against the live model catalog (or a saved one), "
+                    "with the classification of `drift docs`. Exit 1 on breaking drift, 2 on usage or fetch errors.")
+    live.add_argument("--target", metavar="URL",
+                      help="API to read GET /api/v3/models from, with $WAVESPEED_API_KEY (default "
+                           "https://api.wavespeed.ai)")
+    live.add_argument("--catalog", metavar="FILE", help="a saved catalog JSON instead of a live API")
+    live.add_argument("--models", metavar="GLOB", action="append",
+                      help="compare the models of either side matching this glob (repeatable; default: every "
+                           "model the fake serves)")
+    live.add_argument("--schemas", metavar="DIR", help="also the fake's extra schemas folder (as serve --schemas)")
+    live.add_argument("--format", choices=("text", "json"), default="text")
+    live.set_defaults(handler=cmd_drift_live)
 
     # Dispatched in main() before argparse so that pytest options pass through untouched.
     sub.add_parser("conformance", help="run the conformance suite against the fake or a URL (see its --help)")

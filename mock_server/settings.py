@@ -66,6 +66,8 @@ class Settings:
     starting_balance: float = _opt("balance in USD every API key starts with; completed predictions are charged",
                                    default=10.0)
     scenario: str | None = _opt("JSON scenario file applied at start-up (outcomes, faults, latency)", default=None)
+    schemas: str | None = _opt("directory of extra endpoint schemas (`wavespeed-mock schemas add SOURCE --into DIR`) "
+                               "served on top of the shipped ones", default=None)
     seed: int | None = _opt("seed ids and randomness for reproducible runs", default=None)
     log_level: str = _opt("uvicorn log level", choices=("critical", "error", "warning", "info", "debug"),
                           default="info")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ _LATENCY = (
     ("flux-kontext-pro", (0.5, 6.0)),
     ("flux-kontext-dev", (0.3, 4.0)),
 )
+# Models added with `schemas add` belong to no known family: a middling image-model latency.
+_OTHER_LATENCY = (0.5, 5.0)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class Endpoint:
     price_usd: float | None
     price_unit: str | None
     latency: tuple[float, float]
+    # The endpoint's whole index.json entry: facts the fake does not act on (a catalog's name, type, sort order)
+    # ride along for the GET /api/v3/models export.
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -66,9 +73,16 @@ class Catalog:
 
     def __init__(self, schemas_dir: Path | None = None) -> None:
         root = schemas_dir or data_dir("schemas")
-        index = _read(root / "index.json")
         self.endpoints: dict[str, Endpoint] = {}
         self._validators: dict[str, tuple[Draft202012Validator, Draft202012Validator]] = {}
+        self._load_endpoints(root)
+        self.result_schema = _read(root / "result-response.json")
+        self.error_schema = _read(root / "error.json")
+        self.openapi = _read(root / "openapi.json")
+        self.openapi_bytes = json.dumps(self.openapi).encode()
+
+    def _load_endpoints(self, root: Path) -> list[str]:
+        index = _read(root / "index.json")
         for entry in index["endpoints"]:
             request = _read(root / entry["request"])
             endpoint = Endpoint(
@@ -79,15 +93,33 @@ class Catalog:
                 result_schema=_read(root / entry["result_response"]),
                 price_usd=entry.get("price_usd"),
                 price_unit=entry.get("price_unit"),
-                latency=next(v for k, v in _LATENCY if k in entry["model"]),
+                latency=next((v for k, v in _LATENCY if k in entry["model"]), _OTHER_LATENCY),
+                info=entry,
             )
             self.endpoints[endpoint.model] = endpoint
             strict = {**request, "additionalProperties": False}
             self._validators[endpoint.model] = (Draft202012Validator(request), Draft202012Validator(strict))
-        self.result_schema = _read(root / "result-response.json")
-        self.error_schema = _read(root / "error.json")
-        self.openapi = _read(root / "openapi.json")
-        self.openapi_bytes = json.dumps(self.openapi).encode()
+        return [entry["model"] for entry in index["endpoints"]]
+
+    def extended(self, extra_dirs: Sequence[Path]) -> Catalog:
+        """This catalog plus the endpoints generated into each of ``extra_dirs`` (``schemas add ... --into DIR``).
+
+        A model an extra directory also defines is served from that directory (later directories win): a user can
+        patch one endpoint. ``self`` is left untouched, so the cached shipped catalog and its compiled validators
+        are shared rather than rebuilt for every app.
+        """
+        clone = copy.copy(self)
+        clone.endpoints = dict(self.endpoints)
+        clone._validators = dict(self._validators)
+        clone.openapi = copy.deepcopy(self.openapi)
+        for directory in extra_dirs:
+            if not (directory / "index.json").is_file():
+                raise ValueError(f"{directory} holds no generated schemas (no index.json); "
+                                 f"create it with `wavespeed-mock schemas add SOURCE --into {directory}`")
+            models = clone._load_endpoints(directory)
+            _merge_openapi(clone.openapi, _read(directory / "openapi.json"), models)
+        clone.openapi_bytes = json.dumps(clone.openapi).encode()
+        return clone
 
     def get(self, model: str) -> Endpoint | None:
         return self.endpoints.get(model)
@@ -133,7 +165,36 @@ def _reason(error: ValidationError) -> str:
     return str(error.message)
 
 
+def _merge_openapi(target: dict[str, Any], extra: dict[str, Any], models: list[str]) -> None:
+    """Copy the submit operations of ``models`` and the components they reference from ``extra`` into ``target``."""
+    schemas = target.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        path = f"/api/v3/{model}"
+        if path not in extra.get("paths", {}):
+            continue
+        target.setdefault("paths", {})[path] = extra["paths"][path]
+        for name in _component_refs(extra["paths"][path]):
+            if name in ("Error", "ResultResponse"):  # shared, already in the shipped document
+                continue
+            schemas[name] = extra["components"]["schemas"][name]
+
+
+def _component_refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        found = [ref.rsplit("/", 1)[1]] if isinstance(ref, str) and ref.startswith("#/components/schemas/") else []
+        return found + [name for value in node.values() for name in _component_refs(value)]
+    if isinstance(node, list):
+        return [name for value in node for name in _component_refs(value)]
+    return []
+
+
 @cache
 def default_catalog() -> Catalog:
     """The catalog of the installed schemas, built once per process."""
     return Catalog()
+
+
+def catalog_for(schemas: str | None) -> Catalog:
+    """The shipped catalog, plus the user's schema directory (``--schemas DIR``) when one is given."""
+    return default_catalog().extended([Path(schemas)]) if schemas else default_catalog()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mock_server.contract.docpages import parse_page_file
-from mock_server.contract.tables import EndpointTable, Field, Param, load_table
+from mock_server.contract.tables import EndpointTable, EnumValue, Field, Param, load_table
 
 PARAM_TABLES = ("request", "result_request")
 TABLE_ORDER = ("request", "response", "result_request", "result_response")
@@ -172,7 +172,7 @@ def _diff_bound(
     return [Change("range-widened", loc, old, new, False, f"{bound} {old} -> {new}")]
 
 
-def _diff_enum(loc: str, old: tuple[str, ...] | None, new: tuple[str, ...] | None) -> list[Change]:
+def _diff_enum(loc: str, old: tuple[EnumValue, ...] | None, new: tuple[EnumValue, ...] | None) -> list[Change]:
     if old == new:
         return []
     if old is None:
@@ -259,8 +259,8 @@ def _value_problem(p: Param, value: Any) -> str | None:
         return f"the example's {p.name} is {json.dumps(value)}, not of type {p.type}"
     if p.enum is not None:
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if text not in p.enum:
-            return f"the example's {p.name} {json.dumps(value)} is not one of {', '.join(p.enum)}"
+        if value not in p.enum and text not in p.enum:
+            return f"the example's {p.name} {json.dumps(value)} is not one of {', '.join(map(str, p.enum))}"
     values: list[int | float] = []
     if p.per_dimension and isinstance(value, str):
         sides = value.split("*")
@@ -291,7 +291,8 @@ def _value(v: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _change_line(c: Change, marker: str) -> str:
+def change_line(c: Change, marker: str) -> str:
+    """One change as a report line (also used by ``drift live``)."""
     return f"  {marker:<8}  {c.kind:<20}  {c.location}: {_value(c.old)} -> {_value(c.new)}  ({c.detail})"
 
 
@@ -305,7 +306,7 @@ def render_text(
     lines = [f"docs drift: {old.key} -> {new.key}"]
     if old.model != new.model:
         lines.append(f"  note: the two tables describe different models ({old.model}, {new.model})")
-    lines += [_change_line(c, "BREAKING" if c.breaking else "ok") for c in changes]
+    lines += [change_line(c, "BREAKING" if c.breaking else "ok") for c in changes]
     breaking = sum(c.breaking for c in changes)
     lines.append(f"summary: {len(changes)} changes, {breaking} breaking, {len(changes) - breaking} non-breaking")
     for side, table in (("old", old), ("new", new)):
@@ -313,7 +314,7 @@ def render_text(
             continue
         findings = lint[side]
         lines.append(f"lint {side} ({table.key}): {len(findings)} findings")
-        lines += [_change_line(f, "lint") for f in findings]
+        lines += [change_line(f, "lint") for f in findings]
     return "\n".join(lines) + "\n"
 
 

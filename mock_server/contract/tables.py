@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 TYPES = ("string", "integer", "number", "boolean", "array", "object")
+# Doc pages give enums as text; a model catalog's JSON Schema may list numbers (a video ``duration`` of 5 or 10).
+EnumValue = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,8 @@ class Param:
 
     ``type`` is None when the page leaves the Type cell empty; ``default`` is None for "no default";
     ``minimum``/``maximum`` come from a range cell such as ``1 ~ 50``; ``per_dimension`` marks ranges that
-    apply to each side of a ``W*H`` size; ``enum`` comes from a range cell such as ``jpeg, png, webp``.
+    apply to each side of a ``W*H`` size; ``enum`` comes from a range cell such as ``jpeg, png, webp`` (or from
+    a model catalog's ``enum`` list).
     """
 
     name: str
@@ -31,7 +34,7 @@ class Param:
     minimum: int | float | None = None
     maximum: int | float | None = None
     per_dimension: bool = False
-    enum: tuple[str, ...] | None = None
+    enum: tuple[EnumValue, ...] | None = None
     item_type: str | None = None
     max_items: int | None = None
     item_fields: tuple[Param, ...] = ()

@@ -14,9 +14,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from mock_server.contract.catalog import Catalog, default_catalog
+from mock_server.contract.catalog import Catalog, catalog_for
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
-from mock_server.http import account, control, routes, uploads, webhooks
+from mock_server.http import account, control, models, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.journal import Journal, JournalMiddleware
 from mock_server.http.state import AppState, Runtime
@@ -44,14 +44,14 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
     Args:
         settings: behaviour of this server; by default read from ``WAVESPEED_MOCK_*`` variables.
-        catalog: the endpoints to serve; by default the installed generated schemas.
+        catalog: the endpoints to serve; by default the installed generated schemas (plus ``settings.schemas``).
         clock: the clock predictions age by; by default real time (or frozen, per settings), kept in the store.
         store: where state lives; by default the one ``settings.store`` names (memory unless a Redis URL).
     """
     settings = settings or Settings.from_env()
     store = store or store_from_url(settings.store, settings.limits())
     clock = clock or Clock(frozen=settings.frozen_clock, store=store)
-    catalog = catalog or default_catalog()
+    catalog = catalog or catalog_for(settings.schemas)
     backend = Backend(settings, catalog, store, clock)
     journal = Journal(store)
     runtime = Runtime()
@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     state = AppState(**parts)
     # The journal sits outside the faults, so it records injected statuses and cut connections too.
     middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=state.faults)]
-    extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes]
+    extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,
+                                     *models.routes_for(catalog, server=settings.public_url)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ import inspect
 import secrets
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_latency_scale", float, 1.0, "with progression time: multiply each model's latency (0 = instant)"),
     ("wavespeed_audit", bool, False, "audit each tenant's polling at teardown (only of tests that passed)"),
     ("wavespeed_min_poll_interval", float, 0.0, "seconds the teardown audit requires between two polls"),
+    ("wavespeed_schemas", str, "", "directory of extra endpoint schemas (`wavespeed-mock schemas add`) to serve too"),
 )
 SETTINGS = pytest.StashKey[Settings]()
 AUDIT = pytest.StashKey[tuple[bool, dict[str, Any]]]()  # (audit every test?, default audit options)
@@ -103,9 +105,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, dest=name, action="store_true", default=None, help=f"{text} [ini {name}]")
         else:
             parser.addini(name, text, default=str(default))
-            metavar = None if kind is str else "N" if kind is int else "FACTOR" if "scale" in name else "SECONDS"
-            group.addoption(flag, dest=name, type=kind, default=None, help=f"{text} [ini {name}; default {default}]",
-                            choices=PROGRESSIONS if kind is str else None, metavar=metavar)
+            choices = PROGRESSIONS if name == "wavespeed_progression" else None
+            metavar = (None if choices else "DIR" if kind is str else "N" if kind is int
+                       else "FACTOR" if "scale" in name else "SECONDS")
+            shown = "none" if default == "" else default
+            group.addoption(flag, dest=name, type=kind, default=None, help=f"{text} [ini {name}; default {shown}]",
+                            choices=choices, metavar=metavar)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,10 +127,25 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[SETTINGS] = Settings(port=0, log_level="warning", progression=values["progression"],
                                           poll_every=values["poll_every"],
-                                          latency_scale=values["latency_scale"]).validated()
+                                          latency_scale=values["latency_scale"],
+                                          schemas=_schemas_dir(config, values["schemas"])).validated()
     except ValueError as exc:
         raise pytest.UsageError(f"wavespeed options: {exc}") from None
     config.stash[AUDIT] = (values["audit"], {"min_interval": values["min_poll_interval"] or None})
+
+
+def _schemas_dir(config: pytest.Config, value: str) -> str | None:
+    """The ``wavespeed_schemas`` folder: a flag is relative to where pytest was started, an ini value to its
+    ini file; checked now so a wrong path is one usage error rather than an error in every test."""
+    if not value:
+        return None
+    base = config.invocation_params.dir if config.getoption("wavespeed_schemas") else (
+        config.inipath.parent if config.inipath else config.rootpath)
+    path = Path(base) / value
+    if not (path / "index.json").is_file():
+        raise pytest.UsageError(f"wavespeed_schemas = {value!r}: {path} holds no generated schemas (no index.json); "
+                                f"create it with `wavespeed-mock schemas add SOURCE --into {value}`")
+    return str(path)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
