@@ -1,4 +1,4 @@
-"""The ``wavespeed-mock`` command: serve, schemas build/check/parse, drift docs, conformance."""
+"""The ``wavespeed-mock`` command: serve, schemas build/check/parse, drift docs/report, conformance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mock_server import settings as settings_mod
 from mock_server.resources import data_dir
@@ -83,6 +84,23 @@ def cmd_drift_docs(args: argparse.Namespace) -> int:
     return run_drift_docs(args.old, args.new, fmt=args.format, stream=sys.stdout)
 
 
+def cmd_drift_report(args: argparse.Namespace) -> int:
+    from mock_server.contract.report import run_drift_report
+
+    return run_drift_report(args.files, fmt=args.format, stream=sys.stdout)
+
+
+def _add_drift_report_parser(drift: Any) -> None:
+    report = drift.add_parser(
+        "report", help="combine drift docs/live, proxy and conformance reports (exit 1 if breaking)",
+        description="Read JSON reports of drift docs, drift live, the proxy (--report) and conformance (--report); "
+                    "print every finding classified by source and breaking/non-breaking. Exit 1 on any breaking "
+                    "finding, 0 otherwise, 2 when an input cannot be read.")
+    report.add_argument("files", nargs="+", metavar="FILE")
+    report.add_argument("--format", choices=("text", "json"), default="text")
+    report.set_defaults(handler=cmd_drift_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wavespeed-mock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("new")
     docs.add_argument("--format", choices=("text", "json"), default="text")
     docs.set_defaults(handler=cmd_drift_docs)
+    _add_drift_report_parser(drift)
 
     # Dispatched in main() before argparse so that pytest options pass through untouched.
     sub.add_parser("conformance", help="run the conformance suite against the fake or a URL (see its --help)")
