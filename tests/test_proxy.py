@@ -7,6 +7,7 @@ the proxy, run under uvicorn on loopback ports. Clients are the official Python 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import hashlib
 import io
@@ -286,7 +287,7 @@ def test_sync_base64_submit_is_measured_from_the_inline_output(
     (recorded,) = cassette["outputs"]
     assert recorded["encoding"] == "base64" and recorded["url"] is None and recorded["source"] == "base64"
     assert (recorded["width"], recorded["height"], recorded["format"]) == (256, 320, "jpeg")
-    assert recorded["sha256"] == hashlib.sha256(__import__("base64").b64decode(data["outputs"][0])).hexdigest()
+    assert recorded["sha256"] == hashlib.sha256(base64.b64decode(data["outputs"][0])).hexdigest()
     assert data["outputs"][0] not in (tmp_path / "cassettes" / f"{data['id']}.json").read_text()
 
 
@@ -321,11 +322,12 @@ def test_secrets_never_reach_a_cassette_or_the_report(
     caplog.set_level("DEBUG")
     proxy = start_proxy(upstream.base_url)
     hook = "http://127.0.0.1:9/hook?token=hook-secret-123&id=7"
-    query = f"webhook={quote(hook, safe='')}&api_key={key}"
+    query = f"webhook={quote(hook, safe='')}&api_key={key}&token=first-token-321&token=second-token-654"
+    inline = base64.b64encode(b"\x89PNG" + bytes(4000)).decode()
 
     answer = httpx.post(f"{proxy.base_url}/api/v3/{T2I}?{query}",
                         headers={"Authorization": f"Bearer {key}", "Cookie": "session=cookie-secret-456"},
-                        json={"prompt": f"my key is {key}",
+                        json={"prompt": f"my key is {key}", "mask": inline,
                               "image": "https://bucket.example/in.png?X-Amz-Signature=sig-secret-789&X-Amz-Date=1"})
     prediction = answer.json()["data"]["id"]
     httpx.get(f"{proxy.base_url}/api/v3/predictions/{prediction}/result", headers={"Authorization": f"Bearer {key}"})
@@ -335,8 +337,10 @@ def test_secrets_never_reach_a_cassette_or_the_report(
     assert cassette["request"]["query"]["api_key"] == "[REDACTED]"
     assert cassette["request"]["input"]["prompt"] == "my key is [REDACTED]"
     assert cassette["request"]["input"]["image"] == "https://bucket.example/in.png"
+    assert cassette["request"]["input"]["mask"].startswith("[data-uri application/octet-stream sha256:")
     assert "cookie" not in cassette["request"]["headers"]
-    assert_no_secret(tmp_path, key, "hook-secret-123", "cookie-secret-456", "sig-secret-789")
+    assert_no_secret(tmp_path, key, "hook-secret-123", "cookie-secret-456", "sig-secret-789", "first-token-321",
+                     "second-token-654", inline[:100])
     # The Authorization header is logged by nobody; the key this test also put in the query string shows up only
     # in httpx's own request lines (the test's client and the proxy's), never in the proxy's or the server's logs.
     assert f"Bearer {key}" not in caplog.text

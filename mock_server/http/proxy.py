@@ -266,7 +266,7 @@ async def forward(request: Request) -> Response:
     target = state.config.upstream.rstrip("/") + path + (f"?{query_string}" if query_string else "")
     body = await request.body()
     query = dict(request.query_params)
-    secrets = credentials(request.headers, query)
+    secrets = credentials(request.headers, request.query_params.multi_items())
     route = classify(method, request.url.path)
     started = time.monotonic()
     shown_path = path + (f"?{query_string}" if query_string else "")

@@ -49,6 +49,8 @@ _SIGNED_PARAM = re.compile(
     r"^(x-amz-.*|x-goog-.*|signature|sig|.*token.*|.*secret.*|.*api[_-]?key.*|key|key-pair-id|policy|credential"
     r"|expires|auth.*|se|sp|sv|sr|st|skoid|sktid)$", re.IGNORECASE)
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+_INLINE_LIMIT = 2048  # longer base64-looking strings are inline media, not text
 _MAX_ERRORS = 100  # a prediction polled through an outage must not grow its cassette without bound
 _MAX_PREDICTIONS = 10_000  # remembered at once; the oldest are forgotten (their files stay)
 _MAX_UPLOADS = 1000
@@ -93,6 +95,9 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
 def _scrub_text(text: str, secrets: list[str]) -> str:
     if text.startswith("data:"):
         return summarise_data_uri(text)
+    if len(text) > _INLINE_LIMIT and _BASE64.match(text):
+        # A naked base64 picture (some clients send inputs that way): identified, not stored.
+        return summarise_data_uri("data:application/octet-stream;base64," + text)
     for secret in secrets:
         text = text.replace(secret, REDACTED)
     if text.startswith(("http://", "https://")):
@@ -116,8 +121,9 @@ def summarise_data_uri(uri: str) -> str:
     return f"[data-uri {mime} sha256:{hashlib.sha256(data).hexdigest()} bytes:{len(data)}]"
 
 
-def credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> list[str]:
-    """The secret values of one request: the bearer key (and the whole header), key-like query parameters."""
+def credentials(headers: Mapping[str, str], query: Iterable[tuple[str, str]]) -> list[str]:
+    """The secret values of one request: the bearer key (and the whole header), key-like query parameters (each
+    occurrence: ``query`` is the list of pairs, repeats included)."""
     found: list[str] = []
     header = headers.get("authorization", "")
     if header:
@@ -127,7 +133,7 @@ def credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> list[st
             found.append(key.strip())
         elif scheme:
             found.append(scheme)
-    found += [v for k, v in query.items() if v and _SIGNED_PARAM.match(k)]
+    found += [v for k, v in query if v and _SIGNED_PARAM.match(k)]
     return found
 
 
