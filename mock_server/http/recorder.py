@@ -349,14 +349,14 @@ class Recorder:
             "uploads": attached,
         }
         cassette = Cassette(name, started, doc)
-        if not ok:
-            cassette.error({"where": "submit", "at": cassette.seconds(when), "http_status": http_status,
-                            **_error_fields(response)})
-        elif isinstance(data, dict):
+        if ok and isinstance(data, dict) and prediction_id is not None:
             self._observe(cassette, data, http_status, when)
-            self._cassettes[prediction_id] = cassette  # type: ignore[index]  # ok implies an id
+            self._cassettes[prediction_id] = cassette
             while len(self._cassettes) > _MAX_PREDICTIONS:
                 self._cassettes.popitem(last=False)
+        else:
+            cassette.error({"where": "submit", "at": cassette.seconds(when), "http_status": http_status,
+                            **_error_fields(response)})
         self._write(cassette, secrets)
         return cassette
 
@@ -395,7 +395,7 @@ class Recorder:
                 if self.fetch is not None:
                     try:
                         content, content_type = await self.fetch(value)
-                    except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
+                    except Exception as exc:  # any failure (transport, HTTP status) is recorded, never raised
                         entry["error"] = f"fetch failed: {type(exc).__name__}: {str(exc)[:200]}"
                     else:
                         self._measure(cassette, entry, content, content_type, "recorder")
