@@ -1,4 +1,4 @@
-"""The ``wavespeed-mock`` command: serve, schemas build/check/parse/add, drift docs/live, conformance."""
+"""The ``wavespeed-mock`` command: serve, proxy, schemas build/check/parse/add, drift docs/live/report, conformance."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mock_server import settings as settings_mod
 from mock_server.resources import data_dir
@@ -119,6 +120,70 @@ def cmd_drift_live(args: argparse.Namespace) -> int:
                           schemas=args.schemas, stream=sys.stdout)
 
 
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from mock_server.http.proxy import ProxyConfig, serve_proxy
+
+    try:
+        config = ProxyConfig(
+            upstream=args.upstream,
+            record_dir=Path(args.record) if args.record else None,
+            report_path=Path(args.report) if args.report else None,
+            placeholders=args.placeholders,
+            timeout=args.timeout,
+            fetch_outputs=args.fetch_outputs,
+        ).validated()
+    except ValueError as exc:
+        sys.stderr.write(f"wavespeed-mock proxy: {exc}\n")
+        return 2
+    if args.placeholders and not args.record:
+        sys.stderr.write("wavespeed-mock proxy: --placeholders only applies with --record DIR\n")
+        return 2
+    serve_proxy(config, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_drift_report(args: argparse.Namespace) -> int:
+    from mock_server.contract.report import run_drift_report
+
+    return run_drift_report(args.files, fmt=args.format, stream=sys.stdout)
+
+
+def _add_proxy_parser(sub: Any) -> None:
+    proxy = sub.add_parser(
+        "proxy", help="pass requests through to a real API, checking every answer against the schemas",
+        description="Forward every request to --upstream unchanged (the client's Authorization passes through and "
+                    "is never stored) and return its answer unchanged. Every JSON answer of /api/v3/ is checked "
+                    "against the schemas; each difference is named in an X-WaveSpeed-Mock-Drift header and kept in "
+                    "--report. --record DIR writes one lifecycle cassette per prediction.")
+    proxy.add_argument("--upstream", required=True, metavar="URL", help="the API to forward to, e.g. "
+                       "https://api.wavespeed.ai")
+    proxy.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    proxy.add_argument("--record", metavar="DIR", help="write a cassette per prediction here (media under DIR/media)")
+    proxy.add_argument("--report", metavar="FILE", help="keep the drift findings in this JSON file")
+    proxy.add_argument("--placeholders", action="store_true",
+                       help="with --record: store a generated picture of the same size and format instead of "
+                            "each output")
+    proxy.add_argument("--fetch-outputs", action=argparse.BooleanOptionalAction, default=True,
+                       help="with --record: download outputs at the terminal poll to measure them (default on; off: "
+                            "only outputs downloaded through the proxy are measured)")
+    proxy.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="how long an upstream answer may take (default 600: sync mode can take minutes)")
+    proxy.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    proxy.set_defaults(handler=cmd_proxy)
+
+
+def _add_drift_report_parser(drift: Any) -> None:
+    report = drift.add_parser(
+        "report", help="combine drift docs/live, proxy and conformance reports (exit 1 if breaking)",
+        description="Read JSON reports of drift docs, drift live, the proxy (--report) and conformance (--report); "
+                    "print every finding classified by source and breaking/non-breaking. Exit 1 on any breaking "
+                    "finding, 0 otherwise, 2 when an input cannot be read.")
+    report.add_argument("files", nargs="+", metavar="FILE")
+    report.add_argument("--format", choices=("text", "json"), default="text")
+    report.set_defaults(handler=cmd_drift_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wavespeed-mock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--schemas", metavar="DIR", help="also the fake's extra schemas folder (as serve --schemas)")
     live.add_argument("--format", choices=("text", "json"), default="text")
     live.set_defaults(handler=cmd_drift_live)
+
+
+    _add_drift_report_parser(drift)
+    _add_proxy_parser(sub)
 
     # Dispatched in main() before argparse so that pytest options pass through untouched.
     sub.add_parser("conformance", help="run the conformance suite against the fake or a URL (see its --help)")
