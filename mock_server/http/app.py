@@ -19,6 +19,7 @@ from mock_server.contract.catalog import Catalog, default_catalog
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
 from mock_server.http import account, control, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
+from mock_server.http.inspector import routes as inspector_routes
 from mock_server.http.journal import Journal, JournalMiddleware
 from mock_server.model.backend import Backend
 from mock_server.model.clock import Clock
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     # The journal sits outside the faults, so it records injected statuses and cut connections too.
     middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes]
+    extra_routes += inspector_routes  # /_mock/ui: a page that reads the control API above
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
