@@ -14,6 +14,7 @@
   const TOKEN_HEADER = "X-Mock-Control-Token";
   const TOKEN_KEY = "wavespeed-mock.control-token";
   const JOURNAL_ROWS = 200;
+  const PREDICTION_CARDS = 200;
   const FILTERS = ["method", "path", "status", "tenant", "kind"];
   const FINGERPRINT = /^tk_[0-9A-Za-z_-]{4,64}$/;
   const PLACEHOLDER = /^<[a-z ]+>$/; // "<redacted>", "<all>": markers, not keys
@@ -425,10 +426,13 @@
       return;
     }
     const reported = list.some((p) => "tenant" in p);
-    const groups = groupBy(list, (p) => (reported ? p.tenant ?? null : "?"));
+    // Newest first, and only so many: a long-running team mock may hold thousands.
+    const shown = [...list].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))
+      .slice(0, PREDICTION_CARDS);
+    if (shown.length < list.length) count("predictions", shown.length, list.length);
+    const groups = groupBy(shown, (p) => (reported ? p.tenant ?? null : "?"));
     const sections = [];
     for (const [tenant, items] of groups) {
-      items.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
       const heading = reported
         ? el("h3", { class: "tenant-heading" }, "tenant ", tenantChip(tenant), ` · ${items.length}`)
         : el("h3", { class: "tenant-heading" }, `all tenants · ${items.length} `,
