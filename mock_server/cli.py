@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mock_server import __version__
 from mock_server import settings as settings_mod
 from mock_server.resources import data_dir
 
@@ -186,6 +187,7 @@ def _add_drift_report_parser(drift: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wavespeed-mock", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the fake WaveSpeed API server",

@@ -18,6 +18,7 @@ from mock_server.contract.catalog import Catalog, catalog_for
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
 from mock_server.http import account, control, models, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
+from mock_server.http.inspector import routes as inspector_routes
 from mock_server.http.journal import Journal, JournalMiddleware
 from mock_server.http.state import AppState, Runtime
 from mock_server.model.backend import Backend
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=state.faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,
                                      *models.routes_for(catalog, server=settings.public_url)]
+    extra_routes += inspector_routes  # /_mock/ui: a page that reads the control API above
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

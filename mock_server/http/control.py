@@ -73,10 +73,11 @@ class Controller:
     def reset(self, tenant: str | None = None) -> dict[str, Any]:
         """Forget predictions, queued outcomes, faults, journal entries and deliveries (of one tenant)."""
         # Everything a tenant owns is in the store, so one call forgets it on every worker.
-        removed = self.state.store.reset(tenant)
+        predictions = len(self.state.store.records("prediction", tenant))
+        self.state.store.reset(tenant)
         if tenant is None:
             self.backend.reset_images()
-        return {"predictions_removed": removed, "tenant": "<all>" if tenant is None else "<one>"}
+        return {"predictions_removed": predictions, "tenant": "<all>" if tenant is None else "<one>"}
 
     def seed(self, seed: int | None) -> dict[str, Any]:
         """Make ids, drawn seeds and fault probabilities reproducible from here on."""
