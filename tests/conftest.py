@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from mock_server.contract.catalog import Catalog, default_catalog
+from mock_server.contract.tenants import fingerprint
 from mock_server.http.app import create_app
 from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.model.backend import Backend
@@ -28,6 +29,11 @@ class Live:
         self.key = key
         self.base_url = running.base_url
         self.http = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    @property
+    def tenant(self) -> str:
+        """How the fake names this client's tenant (the key's fingerprint)."""
+        return fingerprint(self.key)
 
     @property
     def backend(self) -> Backend:
@@ -90,4 +96,4 @@ def live(shared_server: RunningServer) -> Iterator[Live]:
     client = Live(shared_server, key=f"key-{uuid.uuid4().hex[:8]}")
     yield client
     client.http.close()
-    client.running.app.state.mock.store.reset(client.key)
+    client.running.app.state.mock.store.reset(client.tenant)

@@ -50,12 +50,12 @@ def test_a_completed_prediction_is_charged_its_catalog_price_per_output(live: Li
     expected = catalog.endpoints[PRICED].cost(1) + catalog.endpoints[PER_RUN].cost(2)
     assert expected == pytest.approx(0.07)
     assert balance(live) == pytest.approx(10.0 - expected)
-    assert accounts(live).spent(live.key) == pytest.approx(expected)
-    assert accounts(live).charged(live.key) == 2
+    assert accounts(live).spent(live.tenant) == pytest.approx(expected)
+    assert accounts(live).charged(live.tenant) == 2
 
 
 def test_failed_and_unpriced_predictions_are_free(live: Live) -> None:
-    live.backend.rules.enqueue(make_outcome({"status": "failed", "code": 5000}), tenant=live.key)
+    live.backend.rules.enqueue(make_outcome({"status": "failed", "code": 5000}), tenant=live.tenant)
     failed = live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
     live.run_to_end(UNPRICED, {"prompt": "x"})
 
@@ -94,9 +94,9 @@ def test_reset_and_set_balance_restart_the_meter(live: Live) -> None:
     live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
     meter = accounts(live)
 
-    live.running.app.state.mock.store.reset(live.key)
+    live.running.app.state.mock.store.reset(live.tenant)
     after_reset = balance(live)
-    meter.set_balance(live.key, 0.05)
+    meter.set_balance(live.tenant, 0.05)
     live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
     live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
 

@@ -151,5 +151,5 @@ def test_channel_attribution_headers_are_tolerated_and_recorded(live: Live) -> N
     response = live.submit(T2I, {"prompt": "x"}, headers=headers)
 
     assert response.status_code == 200
-    entry = live.running.app.state.mock.journal.find(tenant=live.key, method="POST")[-1]
+    entry = live.running.app.state.mock.journal.find(tenant=live.tenant, method="POST")[-1]
     assert entry.headers["x-client-name"] == "wavespeed-js"

@@ -172,7 +172,7 @@ def test_error_statuses_answer_the_envelope_and_are_journaled(start_server: Call
     assert response.status_code == status
     assert response.json() == {"code": status, "message": "injected"}
     assert "retry-after" not in response.headers
-    assert live.backend.predictions(live.key) == []
+    assert live.backend.predictions(live.tenant) == []
     [recorded] = journal_of(live).entries()
     assert (recorded.status, recorded.note) == (status, f"fault 1: status {status}")
     assert recorded.body == {"prompt": "never reaches the backend"}
@@ -204,7 +204,7 @@ def test_one_shot_n_times_and_every_time(start_server: Callable[..., Live], time
 
 def test_faults_apply_to_their_tenant_only_and_never_to_the_control_api(start_server: Callable[..., Live]) -> None:
     live = start_server()
-    faults_of(live).add({"status": 500, "tenant": live.key, "times": None})
+    faults_of(live).add({"status": 500, "tenant": live.tenant, "times": None})
 
     assert live.http.get("/_mock/health").status_code == 200
     assert live.http.get("/api/v3/predictions/x/result").status_code == 500

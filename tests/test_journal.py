@@ -47,10 +47,10 @@ def test_a_submit_is_recorded_with_query_redacted_headers_json_body_status_laten
     assert recorded.status == 200 and recorded.note is None
     assert recorded.latency_ms > 0
     assert before <= recorded.time <= time.time()
-    assert recorded.tenant == live.key
+    assert recorded.tenant == live.tenant
     as_json = recorded.to_json()
-    assert as_json["tenant"] == live.key and as_json["seq"] == recorded.seq >= 1
-    assert live.key not in json.dumps(as_json["headers"])
+    assert as_json["tenant"] == live.tenant and as_json["seq"] == recorded.seq >= 1
+    assert live.key not in json.dumps(as_json)  # the journal keeps the key's fingerprint, never the key
 
 
 def test_media_downloads_and_polls_are_recorded_with_their_kind(start_server: Callable[..., Live]) -> None:
@@ -73,7 +73,7 @@ def test_unread_text_and_binary_bodies_are_recorded_on_unmatched_requests(start_
     live.http.put("/nowhere/either", content=b"\x89PNG\r\n\x1a\n\x00\xff", headers={"Content-Type": "text/plain"})
     live.http.post("/upload-here", files={"file": ("a.png", b"12345")})
 
-    text, binary, multipart = journal_of(live).unmatched(tenant=live.key)
+    text, binary, multipart = journal_of(live).unmatched(tenant=live.tenant)
     assert (text.status, text.body) == (404, "plain words")
     assert binary.body == "<10 bytes binary>"
     assert isinstance(multipart.body, str) and multipart.body.endswith(" bytes binary>")
@@ -120,7 +120,7 @@ def test_find_count_and_unmatched_filter_by_every_field(start_server: Callable[.
     assert [e.body for e in journal.find(method="post")] == [{"prompt": "a red bicycle"}, {"prompt": "a blue boat"}]
     assert journal.count(path=f"/api/v3/predictions/{prediction_id}/result") == 1
     assert journal.count(path="/api/v3/predictions/*") == 1
-    assert journal.count(path="/api/*", tenant=live.key) == 3
+    assert journal.count(path="/api/*", tenant=live.tenant) == 3
     assert journal.count(status=404) == 2 and journal.count(status=200, tenant="other-tenant") == 1
     assert [e.body for e in journal.find(body_contains="bicycle")] == [{"prompt": "a red bicycle"}]
     assert journal.count(kind="api") == 4 and journal.count(kind="webhook") == 0
@@ -129,7 +129,7 @@ def test_find_count_and_unmatched_filter_by_every_field(start_server: Callable[.
     assert journal.entries(tenant="other-tenant", status=404) == journal.unmatched(tenant="other-tenant")
 
     journal.clear(tenant="other-tenant")
-    assert {e.tenant for e in journal.entries()} == {live.key}
+    assert {e.tenant for e in journal.entries()} == {live.tenant}
     journal.clear()
     assert journal.entries() == [] and len(journal) == 0
 

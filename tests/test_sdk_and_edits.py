@@ -38,7 +38,7 @@ def test_sdk_run_in_sync_mode_gets_outputs_from_the_submit(live: Live) -> None:
 
     image = decode(live.http.get(output["outputs"][0]).content)
     assert (image.size, image.format) == ((640, 480), "WEBP")
-    assert len(live.backend.predictions(live.key)) == 1
+    assert len(live.backend.predictions(live.tenant)) == 1
 
 
 def test_sdk_base64_request_returns_decodable_images(live: Live) -> None:
@@ -87,7 +87,7 @@ def test_edit_of_a_previous_output_derives_from_it(live: Live) -> None:
 
     second = live.run_to_end(EDIT, {"prompt": "add snow", "image": first_url, "seed": 2})
 
-    prediction = live.backend.find(live.key, second["id"])
+    prediction = live.backend.find(live.tenant, second["id"])
     assert prediction is not None
     assert any("served by this mock" in note for note in prediction.notes)
     first = decode(live.http.get(first_url).content)
@@ -109,7 +109,7 @@ def test_foreign_image_urls_are_never_fetched_and_a_stand_in_is_recorded(
 
     data = live.run_to_end(EDIT, {"prompt": "x", "image": "http://192.0.2.1/photo.jpg"})
 
-    prediction = live.backend.find(live.key, data["id"])
+    prediction = live.backend.find(live.tenant, data["id"])
     assert fetched == []
     assert data["status"] == "completed"
     assert prediction is not None and any("stand-in" in note for note in prediction.notes)

@@ -122,7 +122,7 @@ def test_same_model_parameters_prompt_and_seed_give_byte_identical_images(live: 
 def test_seed_minus_one_draws_a_seed_and_records_it(live: Live) -> None:
     data = live.run_to_end(DEV, {"prompt": "p", "seed": -1, "size": "256*256"})
 
-    prediction = live.backend.find(live.key, data["id"])
+    prediction = live.backend.find(live.tenant, data["id"])
 
     assert prediction is not None and prediction.seed >= 0
     assert prediction.input["seed"] == -1  # what the client sent is kept as sent
@@ -210,7 +210,7 @@ def test_malformed_bodies_get_400(live: Live, content: bytes, reason: str) -> No
 def test_unknown_fields_are_accepted_and_kept_by_default(live: Live) -> None:
     data = live.submit(T2I, {"prompt": "x", "my_extra": {"a": 1}}).json()["data"]
 
-    prediction = live.backend.find(live.key, data["id"])
+    prediction = live.backend.find(live.tenant, data["id"])
 
     assert prediction is not None and prediction.input["my_extra"] == {"a": 1}
 
@@ -229,9 +229,9 @@ def test_manual_progression_moves_only_when_advanced(start_server) -> None:  # t
     prediction_id = server.submit(T2I, {"prompt": "x"}).json()["data"]["id"]
 
     statuses = [server.poll(prediction_id)["status"] for _ in range(3)]
-    server.backend.advance(server.key, prediction_id)
+    server.backend.advance(server.tenant, prediction_id)
     after_one = server.poll(prediction_id)["status"]
-    server.backend.advance(server.key, prediction_id)
+    server.backend.advance(server.tenant, prediction_id)
 
     assert statuses == ["created"] * 3
     assert after_one == "processing"
@@ -316,5 +316,5 @@ def test_unknown_fields_are_kept_but_never_acted_on(live: Live, model: str, body
 
     assert data["status"] == "completed"
     assert decode(live.http.get(data["outputs"][0]).content).size == (1024, 1024)
-    prediction = live.backend.find(live.key, data["id"])
+    prediction = live.backend.find(live.tenant, data["id"])
     assert prediction is not None and prediction.input == body

@@ -59,7 +59,7 @@ def test_sdk_upload_returns_a_url_an_edit_derives_its_output_from(live: Live) ->
 
     assert url.startswith(f"{live.base_url}/media/uploads/") and url.endswith("/" + source.name)
     assert httpx.get(url).content == source.read_bytes()
-    prediction = next(p for p in live.backend.predictions(live.key) if p.input.get("image") == url)
+    prediction = next(p for p in live.backend.predictions(live.tenant) if p.input.get("image") == url)
     assert any("served by this mock" in note for note in prediction.notes)
     original = decode(source.read_bytes())
     output = decode(httpx.get(edited["outputs"][0]).content)
@@ -262,7 +262,7 @@ def test_the_same_content_is_stored_once_whichever_way_it_arrives(live: Live) ->
     token = slot["download_url"].split("/")[-2]
     assert live.running.app.state.mock.uploads.content_key(token) == key
     assert live.backend.store.get_blob(key) is not None
-    assert [s.filename for s in live.running.app.state.mock.uploads.uploads(live.key)] == ["one.png", "two.png",
+    assert [s.filename for s in live.running.app.state.mock.uploads.uploads(live.tenant)] == ["one.png", "two.png",
                                                                                      "three.png"]
 
 
@@ -271,7 +271,7 @@ def test_a_multipart_upload_url_is_an_edit_input_served_by_this_mock(live: Live)
 
     data = live.run_to_end(EDIT, {"prompt": "x", "image": url})
 
-    prediction = live.backend.find(live.key, data["id"])
+    prediction = live.backend.find(live.tenant, data["id"])
     assert prediction is not None and any("served by this mock" in note for note in prediction.notes)
 
 
@@ -279,10 +279,10 @@ def test_reset_of_a_tenant_retires_its_ticket_urls(live: Live) -> None:
     slot = ticket(live, {"filename": "a.png", "size": 3}).json()["data"]
     put(slot["upload"]["url"], b"abc", slot["upload"]["headers"])
 
-    live.running.app.state.mock.store.reset(live.key)
+    live.running.app.state.mock.store.reset(live.tenant)
 
     assert httpx.get(slot["download_url"]).status_code == 404
-    assert live.running.app.state.mock.uploads.uploads(live.key) == []
+    assert live.running.app.state.mock.uploads.uploads(live.tenant) == []
 
 
 def test_an_uploaded_file_that_is_not_a_picture_is_a_400_as_an_edit_input(live: Live) -> None:

@@ -107,7 +107,7 @@ def test_the_verifier_rejects_a_tampered_body_and_a_stale_timestamp(server: Live
 
 
 def test_a_failed_prediction_is_delivered_with_its_task_code(server: Live, receiver: Receiver) -> None:
-    server.backend.rules.enqueue(make_outcome({"status": "failed", "code": 1402}), tenant=server.key)
+    server.backend.rules.enqueue(make_outcome({"status": "failed", "code": 1402}), tenant=server.tenant)
     prediction_id = submit(server, receiver.url)
     finish(server, prediction_id)
 
@@ -162,12 +162,12 @@ def test_a_500_is_retried_with_the_same_webhook_id_and_both_attempts_are_recorde
 
     assert first.headers["webhook-id"] == second.headers["webhook-id"] and first.body == second.body
     assert verify(secret_of(server), second.headers, second.body)
-    records = dispatcher(server).deliveries(server.key)
+    records = dispatcher(server).deliveries(server.tenant)
     assert [(r["attempt"], r["status"]) for r in records] == [(1, 500), (2, 200)]
     assert {r["event_id"] for r in records} == {prediction_id[:25]}
     journal = server.running.app.state.mock.journal
     if journal is not None:
-        entries = journal.find(kind="webhook", tenant=server.key)
+        entries = journal.find(kind="webhook", tenant=server.tenant)
         assert [e.status for e in entries] == [500, 200]
 
 
@@ -179,7 +179,7 @@ def test_delivery_gives_up_after_four_attempts(server: Live, receiver: Receiver)
     idle(server)
 
     assert len(receiver.received) == 4
-    assert [r["status"] for r in dispatcher(server).deliveries(server.key)] == [503] * 4
+    assert [r["status"] for r in dispatcher(server).deliveries(server.tenant)] == [503] * 4
 
 
 def test_a_refused_connection_counts_as_a_failed_attempt(server: Live) -> None:
@@ -190,7 +190,7 @@ def test_a_refused_connection_counts_as_a_failed_attempt(server: Live) -> None:
 
     idle(server)
 
-    records = dispatcher(server).deliveries(server.key)
+    records = dispatcher(server).deliveries(server.tenant)
     assert [(r["attempt"], r["status"]) for r in records] == [(1, None), (2, None), (3, None), (4, None)]
     assert all(r["error"] for r in records)
 
@@ -214,11 +214,11 @@ def test_a_host_outside_the_allowlist_is_never_contacted(server: Live, monkeypat
     idle(server)
 
     assert contacted == []
-    [record] = dispatcher(server).deliveries(server.key)
+    [record] = dispatcher(server).deliveries(server.tenant)
     assert (record["status"], record["note"]) == (None, "blocked: host not in the webhook allowlist")
     journal = server.running.app.state.mock.journal
     if journal is not None:
-        [entry] = journal.find(kind="webhook", tenant=server.key)
+        [entry] = journal.find(kind="webhook", tenant=server.tenant)
         assert entry.status is None and entry.note == "blocked: host not in the webhook allowlist"
 
 
@@ -252,7 +252,7 @@ def test_duplicate_mode_delivers_every_event_twice_with_the_same_id(server: Live
     assert len(receiver.received) == 2
     assert first.headers["webhook-id"] == second.headers["webhook-id"] and first.body == second.body
     assert all(verify(secret_of(server), r.headers, r.body) for r in (first, second))
-    assert [r["note"] for r in dispatcher(server).deliveries(server.key)] == [None, "duplicate"]
+    assert [r["note"] for r in dispatcher(server).deliveries(server.tenant)] == [None, "duplicate"]
 
 
 def test_out_of_order_mode_delivers_the_newer_event_first(server: Live, receiver: Receiver) -> None:
@@ -326,7 +326,7 @@ def test_a_time_progressed_prediction_nobody_polls_still_delivers(start_server: 
 
     [hook] = receiver.wait_for(1)
 
-    prediction = server.backend.find(server.key, prediction_id)
+    prediction = server.backend.find(server.tenant, prediction_id)
     assert prediction is not None and prediction.polls == 0
     assert (hook.json()["id"], hook.json()["status"]) == (prediction_id, "completed")
 

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.errors import BadRequest
+from mock_server.contract.tenants import tenant_id
 from mock_server.http.state import AppState, state_of
 from mock_server.model.predictions import Prediction
 from mock_server.model.rules import make_outcome
@@ -72,6 +73,7 @@ class Controller:
 
     def reset(self, tenant: str | None = None) -> dict[str, Any]:
         """Forget predictions, queued outcomes, faults, journal entries and deliveries (of one tenant)."""
+        tenant = _tenant(tenant)
         # Everything a tenant owns is in the store, so one call forgets it on every worker.
         predictions = len(self.state.store.records("prediction", tenant))
         self.state.store.reset(tenant)
@@ -93,6 +95,8 @@ class Controller:
                 prompt_contains: str | None = None, tenant: str | None = None,
                 times: int | None = 1) -> dict[str, Any]:
         """Queue how the next ``times`` matching predictions end (None: all of them until reset)."""
+        tenant = _tenant(tenant)
+        tenant = _tenant(tenant)
         if model is not None and self.backend.catalog.get(model) is None:
             raise BadRequest(f"unknown model {model!r}")
         try:
@@ -104,15 +108,19 @@ class Controller:
         return result
 
     def outcomes(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        tenant = _tenant(tenant)
         return [r.to_json() for r in self.backend.rules.rules(tenant)]
 
     def clear_outcomes(self, tenant: str | None = None) -> dict[str, Any]:
+        tenant = _tenant(tenant)
         return {"removed": self.backend.rules.clear(tenant)}
 
     def behave(self, model: str = "*", progression: str | None = None, poll_every: int | None = None,
                latency: float | list[float] | None = None, tenant: str | None = None) -> dict[str, Any]:
         """Per-model (or "*") progression, polls per step, and latency (seconds, or [queue, generation]);
         for one tenant only when ``tenant`` is given."""
+        tenant = _tenant(tenant)
+        tenant = _tenant(tenant)
         if model != "*" and self.backend.catalog.get(model) is None:
             raise BadRequest(f"unknown model {model!r}")
         if progression is not None and progression not in PROGRESSIONS:
@@ -134,6 +142,7 @@ class Controller:
 
     def advance(self, prediction_id: str, steps: int = 1, tenant: str | None = None) -> dict[str, Any]:
         """Move one prediction ``steps`` lifecycle steps on (created → processing → its outcome)."""
+        tenant = _tenant(tenant)
         if not isinstance(steps, int) or steps < 1:
             raise BadRequest("steps must be a positive integer")
         return self._describe(self.backend.advance(tenant, prediction_id, steps))
@@ -148,14 +157,17 @@ class Controller:
 
     def prediction(self, prediction_id: str, tenant: str | None = None) -> dict[str, Any]:
         """A prediction as the fake sees it: the API view plus polls, drawn seed, notes and outcome."""
+        tenant = _tenant(tenant)
         return self._describe(self.backend.get(tenant, prediction_id))
 
     def predictions(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        tenant = _tenant(tenant)
         return [self._describe(self.backend.get(None, p.id)) for p in self.backend.predictions(tenant)]
 
     def _describe(self, prediction: Prediction) -> dict[str, Any]:
         view = self.backend.view_now(prediction, prediction.base_url)
-        return {**view, "input": prediction.input, "polls": prediction.polls, "seed": prediction.seed,
+        return {**view, "tenant": prediction.tenant, "input": prediction.input, "polls": prediction.polls,
+                "seed": prediction.seed,
                 "notes": list(prediction.notes), "webhook": prediction.webhook,
                 "poll_log": [{"time": t, "status": s} for t, s in prediction.poll_log],
                 "outcome": {k: v for k, v in vars(prediction.outcome).items() if v not in (None, False)}}
@@ -164,6 +176,8 @@ class Controller:
 
     def add_fault(self, **spec: Any) -> dict[str, Any]:
         """Inject an HTTP fault (status, latency, reset, empty, truncate) on matching routes."""
+        if isinstance(spec.get("tenant"), str):
+            spec["tenant"] = _tenant(spec["tenant"])
         try:
             fault = self.state.faults.add(spec)
         except ValueError as exc:
@@ -175,6 +189,7 @@ class Controller:
         return result
 
     def clear_faults(self, tenant: str | None = None) -> dict[str, Any]:
+        tenant = _tenant(tenant)
         self.state.faults.clear(tenant)
         return {"cleared": True}
 
@@ -182,17 +197,21 @@ class Controller:
                 status: int | str | None = None, kind: str | None = None,
                 body_contains: str | None = None) -> list[dict[str, Any]]:
         """Recorded requests, oldest first, filtered by any of the given fields."""
+        tenant = _tenant(tenant)
+        tenant = _tenant(tenant)
         entries = self.state.journal.find(**_filters(tenant, method, path, status, kind, body_contains))
         return [e.to_json() for e in entries]
 
     def journal_count(self, tenant: str | None = None, method: str | None = None, path: str | None = None,
                       status: int | str | None = None, kind: str | None = None,
                       body_contains: str | None = None) -> int:
+        tenant = _tenant(tenant)
         count: int = self.state.journal.count(**_filters(tenant, method, path, status, kind, body_contains))
         return count
 
     def unmatched(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Requests that matched nothing (answered 404)."""
+        tenant = _tenant(tenant)
         return [e.to_json() for e in self.state.journal.unmatched(tenant)]
 
     def configure_webhooks(self, tenant: str | None = None, delay: float = 0, duplicate: bool = False,
@@ -200,6 +219,8 @@ class Controller:
                            hold_seconds: float = 1.0) -> dict[str, Any]:
         """Adversarial webhook delivery: delay, duplicates, newest-first order (events held up to
         ``hold_seconds``), or a wrong signature."""
+        tenant = _tenant(tenant)
+        tenant = _tenant(tenant)
         try:
             self.state.webhooks.configure(tenant=tenant, delay=delay, duplicate=duplicate,
                                              out_of_order=out_of_order, bad_signature=bad_signature,
@@ -210,6 +231,7 @@ class Controller:
                 "hold_seconds": hold_seconds}
 
     def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        tenant = _tenant(tenant)
         result: list[dict[str, Any]] = self.state.webhooks.deliveries(tenant)
         return result
 
@@ -233,6 +255,11 @@ class Controller:
         if "webhooks" in document:
             self.configure_webhooks(**document["webhooks"])
         return {"applied": sorted(document)}
+
+
+def _tenant(tenant: str | None) -> str | None:
+    """Control calls name a tenant by API key or by fingerprint; the store knows only fingerprints."""
+    return None if tenant is None else tenant_id(str(tenant))
 
 
 def _list(document: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server.contract.tenants import fingerprint, tenant_id
 from mock_server.model.store import Limits, MemoryStore, Store
 
 Kind = Literal["api", "media", "webhook", "other"]
@@ -107,7 +108,9 @@ class Journal:
     def find(self, method: str | None = None, path: str | None = None, status: int | None = None,
              tenant: str | None = None, kind: Kind | None = None,
              body_contains: str | None = None) -> list[JournalEntry]:
-        """Entries matching every given filter, oldest first. ``path`` is exact or an fnmatch glob."""
+        """Entries matching every given filter, oldest first. ``path`` is exact or an fnmatch glob; ``tenant`` is an
+        API key or its fingerprint."""
+        tenant = None if tenant is None else tenant_id(tenant)
         snapshot = [JournalEntry.from_json(e) for e in self.store.entries(self.LOG, tenant)]
         return [e for e in snapshot
                 if (method is None or e.method == method.upper())
@@ -127,10 +130,7 @@ class Journal:
 
     def clear(self, tenant: str | None = None) -> None:
         """Forget every entry, or one tenant's (a whole-store reset does this too)."""
-        if tenant is None:
-            self.store.reset_log(self.LOG)
-        else:
-            self.store.reset_log(self.LOG, tenant)
+        self.store.reset_log(self.LOG, None if tenant is None else tenant_id(tenant))
 
     def __len__(self) -> int:
         return len(self.store.entries(self.LOG))
@@ -188,12 +188,13 @@ async def flush_journal(scope: Scope) -> None:
 
 
 def bearer_tenant(scope: Scope) -> str | None:
-    """The Bearer key of a request, as routes.authenticate reads it; None when absent or not Bearer."""
+    """The tenant of a request (its Bearer key's fingerprint), as routes.authenticate reads it; None when absent
+    or not Bearer."""
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
             scheme, _, key = value.decode("latin-1").partition(" ")
             key = key.strip()
-            return key if scheme.lower() == "bearer" and key else None
+            return fingerprint(key) if scheme.lower() == "bearer" and key else None
     return None
 
 

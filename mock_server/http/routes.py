@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.contract.tenants import fingerprint
 from mock_server.http.state import state_of
 from mock_server.model.backend import Backend, Submission
 
@@ -29,7 +30,7 @@ def base_url(request: Request) -> str:
 
 
 def authenticate(request: Request) -> str:
-    """The tenant: the Bearer key. Missing or malformed → 401; a key outside --api-key → 401."""
+    """The tenant: the Bearer key's fingerprint. Missing or malformed → 401; a key outside --api-key → 401."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -38,8 +39,9 @@ def authenticate(request: Request) -> str:
     allowed = backend_of(request).settings.api_keys
     if allowed and key not in allowed:
         raise Unauthorized("Unauthorized: invalid API key")
-    request.state.tenant = key
-    return key
+    tenant = fingerprint(key)  # from here on the key itself is never kept, logged or shown
+    request.state.tenant = tenant
+    return tenant
 
 
 def envelope(data: Any) -> JSONResponse:

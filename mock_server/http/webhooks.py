@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server.contract.errors import NotFound
+from mock_server.contract.tenants import tenant_id
 from mock_server.http.journal import Journal
 from mock_server.http.routes import authenticate, envelope
 from mock_server.http.state import state_of
@@ -143,15 +144,18 @@ class WebhookDispatcher:
         """
         if delay < 0 or hold_seconds < 0:
             raise ValueError("delay and hold_seconds must not be negative")
+        tenant = None if tenant is None else tenant_id(tenant)
         mode = Adversary(float(delay), duplicate, out_of_order, bad_signature, float(hold_seconds))
         self.store.put("webhook-mode", tenant or "*", {**asdict(mode), "tenant": tenant}, tenant=tenant or "")
 
     def adversary(self, tenant: str | None) -> Adversary:
+        tenant = None if tenant is None else tenant_id(tenant)
         found = (self.store.get("webhook-mode", tenant) if tenant else None) or self.store.get("webhook-mode", "*")
         return Adversary(**{k: v for k, v in found.items() if k != "tenant"}) if found else Adversary()
 
     def reset(self, tenant: str | None = None) -> None:
         """Forget adversarial settings and recorded deliveries (one tenant's, or all)."""
+        tenant = None if tenant is None else tenant_id(tenant)
         if tenant is None:
             for mode in self.store.records("webhook-mode"):
                 self.store.delete("webhook-mode", mode["tenant"] or "*")
@@ -163,6 +167,7 @@ class WebhookDispatcher:
     def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every attempt, oldest first: prediction_id, url, attempt, status (None: no HTTP answer), event_id,
         timestamp, signature, error, note, latency_ms, prediction_status."""
+        tenant = None if tenant is None else tenant_id(tenant)
         return [{k: v for k, v in r.items() if k != "seq"} for r in self.store.entries(self.LOG, tenant)]
 
     def pending(self) -> int:

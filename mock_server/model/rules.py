@@ -33,8 +33,6 @@ class Rule:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["outcome"] = self.outcome.to_record()
-        if self.tenant is not None:
-            data["tenant"] = "<redacted>"
         return data
 
     def to_record(self) -> Record:

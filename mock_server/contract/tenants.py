@@ -1,0 +1,18 @@
+"""Tenants are API keys; the fake keeps and shows only their fingerprints, never a key in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_FINGERPRINT = re.compile(r"tk_[0-9a-f]{16}")
+
+
+def fingerprint(key: str) -> str:
+    """A stable, non-reversible name for an API key: ``tk_`` and 16 hex digits of its SHA-256."""
+    return "tk_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def tenant_id(key_or_fingerprint: str) -> str:
+    """The tenant a control call names, by key or by fingerprint (a key shaped like a fingerprint is taken as one)."""
+    return key_or_fingerprint if _FINGERPRINT.fullmatch(key_or_fingerprint) else fingerprint(key_or_fingerprint)
