@@ -35,7 +35,7 @@ class Serve:
             [sys.executable, "-m", "mock_server", "serve", "--port", str(self.port), "--store", store_url,
              "--workers", str(workers), "--progression", "polls", "--log-level", "warning",
              "--webhook-retry-base", "0.01"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 60
         while True:  # readiness: poll with a deadline
             try:
@@ -45,18 +45,24 @@ class Serve:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"serve did not start: {self.stderr()}")
+                raise RuntimeError(f"serve did not start (exit {self.process.returncode})")
             time.sleep(0.05)
-
-    def stderr(self) -> str:
-        return self.process.stderr.read().decode() if self.process.stderr and self.process.poll() is not None else ""
+        # Eight kept-alive connections, used in turn: the kernel spreads connections over both workers, so
+        # consecutive requests for one prediction land on different workers.
+        self.clients = [httpx.Client(base_url=self.base_url, timeout=30, headers=HEADERS) for _ in range(8)]
+        self.turn = 0
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        # A new connection per request, so the kernel spreads them over both workers.
+        self.turn += 1
+        return self.clients[self.turn % len(self.clients)].request(method, path, **kwargs)
+
+    def fresh(self, method: str, path: str) -> httpx.Response:
         with httpx.Client(base_url=self.base_url, timeout=30, headers=HEADERS) as client:
-            return client.request(method, path, **kwargs)
+            return client.request(method, path)
 
     def stop(self) -> None:
+        for client in getattr(self, "clients", []):
+            client.close()
         self.process.terminate()
         try:
             self.process.wait(30)
@@ -83,7 +89,7 @@ def start(shared: tuple[str, list[Serve]]) -> Serve:
 def test_two_workers_on_redis_agree_deliver_once_and_survive_a_restart(
         shared: tuple[str, list[Serve]], receiver: Receiver) -> None:
     server = start(shared)
-    pids = {server.request("GET", "/_mock/health").json()["data"]["pid"] for _ in range(40)}
+    pids = {server.fresh("GET", "/_mock/health").json()["data"]["pid"] for _ in range(40)}
     assert len(pids) == 2, f"requests should reach both workers, saw {pids}"
 
     ids: list[str] = []
