@@ -57,10 +57,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     journal = Journal(store)
     runtime = Runtime()
     dispatcher = webhooks.WebhookDispatcher(settings, backend, journal, loop=lambda: runtime.loop)
-    parts = {"settings": settings, "catalog": catalog, "store": store, "clock": clock, "backend": backend,
-             "journal": journal, "faults": Faults(store, settings.seed), "uploads": uploads.Uploads(backend),
-             "webhooks": dispatcher, "accounts": account.Accounts(settings, backend), "runtime": runtime}
-    state = AppState(**parts)
+    state = AppState(settings=settings, catalog=catalog, store=store, clock=clock, backend=backend, journal=journal,
+                     faults=Faults(store, settings.seed), uploads=uploads.Uploads(backend), webhooks=dispatcher,
+                     accounts=account.Accounts(settings, backend), runtime=runtime)
     # The journal sits outside the faults, so it records injected statuses and cut connections too.
     middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=state.faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,

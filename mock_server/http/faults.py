@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import math
 import random
 import socket
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
-from mock_server.model.store import DELETE, MemoryStore, Record, Store
+from mock_server.model.store import DELETE, Deleted, MemoryStore, Record, Store
 
 Action = Literal["status", "latency", "reset", "empty", "truncate"]
 Distribution = Literal["fixed", "uniform", "exponential", "normal"]
@@ -261,7 +262,7 @@ class Faults:
                         continue
             fired: list[FaultSpec] = []
 
-            def use(record: Record, fired: list[FaultSpec] = fired) -> Record | object:
+            def use(record: Record, fired: list[FaultSpec]) -> Record | Deleted:
                 fired.clear()
                 current = _from_record(record)
                 current.hits += 1
@@ -270,7 +271,7 @@ class Faults:
                 fired.append(current)
                 return DELETE if current.remaining == 0 else _to_record(current)
 
-            self.store.update("fault", f"{fault.id:012d}", use)
+            self.store.update("fault", f"{fault.id:012d}", functools.partial(use, fired=fired))
             if fired:
                 return fired[0]
         return None

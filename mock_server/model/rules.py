@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from mock_server.model.predictions import CANCELLED, COMPLETED, FAILED, TASK_ERRORS, TIMEOUT, Outcome
-from mock_server.model.store import DELETE, Record, Store
+from mock_server.model.store import DELETE, Deleted, Record, Store
 
 OUTCOME_STATUSES = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
 
@@ -120,14 +121,14 @@ class Rules:
                 continue
             used: list[bool] = []
 
-            def use(record: Record, used: list[bool] = used) -> Record | object:
+            def use(record: Record, used: list[bool]) -> Record | Deleted:
                 used.clear()
                 used.append(True)
                 record["used"] += 1
                 times = record.get("times")
                 return DELETE if times is not None and record["used"] >= times else record
 
-            self.store.update("rule", f"{rule.id:012d}", use)
+            self.store.update("rule", f"{rule.id:012d}", functools.partial(use, used=used))
             if used:
                 return rule.outcome
             # Another worker used up this rule in the meantime: the next match decides.

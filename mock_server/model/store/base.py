@@ -26,15 +26,15 @@ import orjson
 Record = dict[str, Any]
 
 
-class _Delete:
+class Deleted:
     def __repr__(self) -> str:
         return "DELETE"
 
 
-DELETE: Final = _Delete()
+DELETE: Final = Deleted()
 """Returned by an ``update`` change function: remove the record instead of rewriting it."""
 
-Change = Callable[[Record], "Record | None | _Delete"]
+Change = Callable[[Record], "Record | None | Deleted"]
 """Gets a private copy of the record; returns the new record, None to leave it unchanged, or DELETE. On Redis it
 may run more than once (optimistic retry), so it must not have side effects beyond its own return value."""
 

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, Change, Limits, Record, dumps, loads
 
@@ -47,7 +47,8 @@ class MemoryStore:
     # --- records ------------------------------------------------------------------------------------------
 
     def _live(self, kind: str, key: str) -> _Slot | None:
-        slot = self._kinds.get(kind, {}).get(key)
+        table = self._kinds.get(kind)
+        slot = None if table is None else table.get(key)
         if slot is not None and slot.expires_at and slot.expires_at <= self._now():
             del self._kinds[kind][key]
             return None
@@ -87,7 +88,7 @@ class MemoryStore:
         with self._lock:
             slot = self._live(kind, key)
             raw = None if slot is None else slot.raw
-        return None if raw is None else loads(raw)  # type: ignore[no-any-return]
+        return None if raw is None else cast(Record, loads(raw))
 
     def owner(self, kind: str, key: str) -> str | None:
         with self._lock:
@@ -111,7 +112,8 @@ class MemoryStore:
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
-            return self._kinds.get(kind, {}).pop(key, None) is not None
+            table = self._kinds.get(kind)
+            return table is not None and table.pop(key, None) is not None
 
     def records(self, kind: str, tenant: str | None = None) -> list[Record]:
         now = self._now()
