@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.errors import BadRequest
+from mock_server.contract.jsonbody import parse_json
 from mock_server.model.predictions import Prediction
 from mock_server.model.rules import make_outcome
 from mock_server.settings import PROGRESSIONS
@@ -275,10 +275,7 @@ def _endpoint(operation: Operation) -> Callable[[Request], Any]:
         if request.method in ("POST", "PUT"):
             raw = await request.body()
             if raw.strip():
-                try:
-                    body = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise BadRequest(f"control body is not valid JSON: {exc}") from None
+                body = parse_json(raw, what="control body")
                 if not isinstance(body, dict):
                     raise BadRequest("control body must be a JSON object")
                 kwargs.update(body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -10,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.contract.jsonbody import parse_json
 from mock_server.model.backend import Backend, InputImage, wait_sync
 from mock_server.model.predictions import Prediction
 
@@ -50,10 +50,7 @@ async def read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    return parse_json(raw)  # strict: NaN, lone surrogates, duplicate keys, deep nesting → 400
 
 
 async def submit(request: Request) -> Response:
