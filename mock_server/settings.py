@@ -41,6 +41,8 @@ class Settings:
     fetch_inputs: bool = _opt("download input image URLs from other hosts (off: a generated stand-in is used)",
                               default=False)
     journal_cap: int = _opt("request journal size; the oldest entries are dropped", default=1000)
+    max_body_bytes: int = _opt("largest accepted JSON request body in bytes, uploads aside (larger: 413)",
+                               default=1024 * 1024)
     upload_max_bytes: int = _opt("largest accepted upload in bytes (larger: 413)", default=20 * 1024 * 1024)
     image_cache_bytes: int = _opt("memory for generated images in bytes", default=64 * 1024 * 1024)
     webhook_allow: tuple[str, ...] = _opt(
@@ -81,8 +83,8 @@ class Settings:
             problems.append("latency_scale and sync_timeout must not be negative")
         if self.webhook_retry_base < 0 or self.webhook_timeout <= 0:
             problems.append("webhook_retry_base must not be negative and webhook_timeout must be positive")
-        if self.journal_cap < 1 or self.upload_max_bytes < 1:
-            problems.append("journal_cap and upload_max_bytes must be positive")
+        if self.journal_cap < 1 or self.upload_max_bytes < 1 or self.max_body_bytes < 1:
+            problems.append("journal_cap, max_body_bytes and upload_max_bytes must be positive")
         if self.unknown_fields not in ("accept", "reject"):
             problems.append("unknown_fields must be accept or reject")
         if problems:

@@ -3,13 +3,19 @@ envelope, never a 5xx, and the server keeps serving everyone afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from mock_server.contract.errors import BadRequest
+from mock_server.contract.errors import BadRequest, PayloadTooLarge
 from mock_server.contract.jsonbody import nesting_depth, parse_json
+from mock_server.http.limits import BodyLimitMiddleware
+from tests.conftest import T2I, Live
 
 # --- strict JSON --------------------------------------------------------------------------------------------
 
@@ -66,3 +72,102 @@ def test_the_depth_scan_skips_strings_and_is_linear() -> None:
     # Unterminated string full of escaped quotes: a naive scan retries from each quote (quadratic).
     assert nesting_depth(b"[" * 70 + b'"' + b'\\"' * 400_000 + b"\\") == 70
     assert time.perf_counter() - started < 5
+
+
+# --- body size limit ----------------------------------------------------------------------------------------
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    yield b'{"prompt": "'
+    for _ in range(total // size):
+        yield b"a" * size
+    yield b'"}'
+
+
+def test_a_declared_oversized_body_is_a_413_and_is_never_read(start_server: Callable[..., Live]) -> None:
+    server = start_server(max_body_bytes=4096)
+
+    response = server.http.post(f"/api/v3/{T2I}", content=b'{"prompt": "' + b"a" * 10_000 + b'"}',
+                                headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert response.json() == {"code": 413, "message": "Request body is 10014 bytes; the limit is 4096 bytes"}
+    [entry] = server.running.app.state.journal.find(tenant=server.key)
+    assert entry.status == 413
+    assert server.run_to_end(T2I, {"prompt": "fine"})["status"] == "completed"
+
+
+def test_a_chunked_oversized_body_is_a_413_once_it_crosses_the_limit(start_server: Callable[..., Live]) -> None:
+    server = start_server(max_body_bytes=100_000)
+
+    response = server.http.post(f"/api/v3/{T2I}", content=_chunks(1_000_000),
+                                headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert response.json()["message"] == "Request body exceeds the limit of 100000 bytes"
+
+
+def test_a_body_at_the_limit_is_accepted(start_server: Callable[..., Live]) -> None:
+    body = json.dumps({"prompt": "a" * 1000}).encode()
+    server = start_server(max_body_bytes=len(body))
+
+    assert server.http.post(f"/api/v3/{T2I}", content=body).status_code == 200
+    assert server.http.post(f"/api/v3/{T2I}", content=body + b" ").status_code == 413
+
+
+def test_control_bodies_are_limited_too(start_server: Callable[..., Live]) -> None:
+    server = start_server(max_body_bytes=1000)
+
+    response = server.http.post("/_mock/reset", content=b"[" * 5000)
+
+    assert response.status_code == 413 and response.json()["code"] == 413
+
+
+def test_uploads_keep_their_own_larger_limit(start_server: Callable[..., Live]) -> None:
+    server = start_server(max_body_bytes=1000, upload_max_bytes=50_000)
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(20_000)
+
+    binary = server.http.post("/api/v3/media/upload/binary", files={"file": ("a.png", picture, "image/png")})
+    ticket = server.http.post("/api/v3/media/uploads", json={"filename": "a.png", "size": len(picture)})
+    put = httpx.put(ticket.json()["data"]["upload"]["url"], content=picture, headers={"Content-Type": "image/png"})
+    too_big = server.http.post("/api/v3/media/upload/binary",
+                               files={"file": ("a.png", picture * 3, "image/png")})
+
+    assert (binary.status_code, ticket.status_code, put.status_code, too_big.status_code) == (200, 200, 200, 413)
+
+
+async def _drive(middleware: BodyLimitMiddleware, messages: list[Message], headers: list[tuple[bytes, bytes]]
+                 ) -> tuple[int, list[Message]]:
+    pulled = 0
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal pulled
+        pulled += 1
+        return messages[pulled - 1]
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v3/x", "headers": headers}
+    try:
+        await middleware(scope, receive, send)
+    except PayloadTooLarge:
+        sent.append({"type": "raised 413"})
+    return pulled, sent
+
+
+def test_the_limit_reads_nothing_of_a_declared_oversized_body_and_stops_at_the_crossing_chunk() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = BodyLimitMiddleware(app, max_bytes=10)
+    chunks: list[Message] = [{"type": "http.request", "body": b"x" * 6, "more_body": True}] * 100
+
+    pulled, sent = asyncio.run(_drive(middleware, chunks, [(b"content-length", b"600")]))
+    assert pulled == 0 and sent[0]["status"] == 413
+    pulled, sent = asyncio.run(_drive(middleware, chunks, []))
+    assert pulled == 2 and sent == [{"type": "raised 413"}]

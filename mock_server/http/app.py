@@ -20,6 +20,7 @@ from mock_server.contract.errors import ApiError, render_api_error, render_http_
 from mock_server.http import account, control, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.journal import Journal, JournalMiddleware
+from mock_server.http.limits import BodyLimitMiddleware
 from mock_server.model.backend import Backend
 from mock_server.model.clock import Clock
 from mock_server.settings import Settings
@@ -62,8 +63,12 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         "accounts": account.Accounts(settings, backend),
         "on_submit": [dispatcher.watch],  # routes.submit calls these with each new prediction
     }
-    # The journal sits outside the faults, so it records injected statuses and cut connections too.
-    middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=faults)]
+    # The journal sits outside everything, so it records 413s, injected statuses and cut connections too. The body
+    # limit comes before the faults: it is the server's front door (like a proxy's body cap), so an oversized body
+    # is refused the same way whatever faults are armed, and does not use up a fault's `times`.
+    middleware = [Middleware(JournalMiddleware, journal=journal),
+                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+                  Middleware(FaultMiddleware, faults=faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes]
 
     @asynccontextmanager
