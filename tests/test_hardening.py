@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
 from starlette.types import Message, Receive, Scope, Send
 
+from mock_server.contract.catalog import Catalog, default_catalog
 from mock_server.contract.errors import BadRequest, PayloadTooLarge
 from mock_server.contract.jsonbody import nesting_depth, parse_json
+from mock_server.contract.ranges import END_OF_STRING
 from mock_server.http.limits import BodyLimitMiddleware
-from tests.conftest import T2I, Live
+from mock_server.resources import data_dir
+from tests.conftest import DEV, T2I, Live
 
 # --- strict JSON --------------------------------------------------------------------------------------------
 
@@ -171,3 +180,83 @@ def test_the_limit_reads_nothing_of_a_declared_oversized_body_and_stops_at_the_c
     assert pulled == 0 and sent[0]["status"] == 413
     pulled, sent = asyncio.run(_drive(middleware, chunks, []))
     assert pulled == 2 and sent == [{"type": "raised 413"}]
+
+
+# --- full-match patterns ------------------------------------------------------------------------------------
+
+
+def _shipped_patterns() -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.append((where, node["pattern"]))
+            for value in node.values():
+                walk(value, where)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, where)
+
+    schemas = data_dir("schemas")
+    for path in sorted(schemas.rglob("*.json")):
+        if "sources" not in path.parts:
+            walk(json.loads(path.read_text(encoding="utf-8")), str(path.relative_to(schemas)))
+    return found
+
+
+def test_every_shipped_pattern_is_anchored_at_both_ends_of_the_string() -> None:
+    patterns = _shipped_patterns()
+
+    assert len(patterns) > 30
+    for where, pattern in patterns:
+        assert pattern.startswith("^") and pattern.endswith(END_OF_STRING), (where, pattern)
+
+
+@pytest.mark.parametrize("junk", ["\n", "\r\n", " ", "\t", "x", "\u2028", "\n\n", "*1"])
+def test_a_size_with_anything_after_it_is_refused(catalog: Catalog, junk: str) -> None:
+    assert catalog.validate(DEV, {"size": "1024*1024"}) == []
+    assert [v.path for v in catalog.validate(DEV, {"size": "1024*1024" + junk})] == ["size"]
+    assert [v.path for v in catalog.validate(DEV, {"size": junk + "1024*1024"})] == ["size"]
+
+
+SIZE_SCHEMA = default_catalog().endpoints[DEV].properties["size"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(size=from_schema(SIZE_SCHEMA), junk=st.text(min_size=1, max_size=3))
+def test_generated_sizes_are_accepted_and_any_suffix_refused(size: str, junk: str) -> None:
+    catalog = default_catalog()
+    width, _, height = size.partition("*")
+
+    assert catalog.validate(DEV, {"size": size}) == []
+    assert 256 <= int(width) <= 1536 and 256 <= int(height) <= 1536
+    # Any suffix at all: a digit makes the height at least 2560, anything else is not a digit.
+    assert [v.path for v in catalog.validate(DEV, {"size": size + junk})] == ["size"]
+
+
+def test_a_size_with_a_trailing_newline_is_a_400_at_submit(live: Live) -> None:
+    response = live.submit(DEV, {"prompt": "x", "size": "1024*1024\n"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "size"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the patterns as ECMA-262 regexes")
+def test_the_patterns_mean_the_same_in_ecma_262() -> None:
+    """JSON Schema patterns are ECMA-262 regexes: a JavaScript validator must draw the same line."""
+    cases = [("1024*1024", True), ("1024*1024\n", False), ("256*1536", True), ("255*256", False),
+             ("0123456789abcdef0123456789abcdef", True), ("0123456789abcdef0123456789abcdef\n", False),
+             ("2025-01-02T03:04:05.123Z", True), ("2025-01-02T03:04:05Z\n", False)]
+    patterns = sorted({p for _, p in _shipped_patterns()})
+    script = ("const [patterns, cases] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+              "console.log(JSON.stringify(patterns.map(p => cases.map(c => new RegExp(p, 'u').test(c)))));")
+    strings = [c for c, _ in cases]
+    result = subprocess.run(["node", "-e", script], input=json.dumps([patterns, strings]), capture_output=True,
+                            text=True, check=True, timeout=60)
+
+    ecma = json.loads(result.stdout)
+    for pattern, answers in zip(patterns, ecma, strict=True):
+        assert answers == [re.search(pattern, c) is not None for c in strings], pattern
+    size_answers = ecma[patterns.index(SIZE_SCHEMA["pattern"])]
+    assert size_answers[:4] == [valid for _, valid in cases[:4]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mock_server.contract.ranges import int_range_regex
+from mock_server.contract.ranges import full_match, int_range_regex
 from mock_server.contract.tables import EndpointTable, Param, Source, load_table
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -144,7 +144,7 @@ def _type_schema(facts: Json) -> Json:
         side = int_range_regex(int(facts["minimum"]), int(facts["maximum"]))
         return {
             "type": "string",
-            "pattern": f"^{side}\\*{side}$",
+            "pattern": full_match(f"{side}\\*{side}"),
             "x-dimension-range": {"minimum": facts["minimum"], "maximum": facts["maximum"]},
         }
     schema: Json = {"type": kind}
