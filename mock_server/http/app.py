@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +15,9 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from mock_server.contract.catalog import Catalog, default_catalog
+from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
+from mock_server.contract.jsonbody import parse_json
 from mock_server.http import account, control, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.journal import Journal, JournalMiddleware
@@ -99,9 +100,10 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
 def _apply_scenario_file(controller: control.Controller, path: str) -> None:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(document, dict):
-            raise ValueError("the scenario file must hold one JSON object")
+        # The same strict parser and schema (schemas/control/scenario.json) as POST /_mock/scenario; every
+        # violation ends up in the one error line.
+        document = check_control("apply_scenario", parse_json(Path(path).read_bytes(), what="scenario file"),
+                                 what="scenario")
         controller.apply_scenario(**document)
     except (OSError, ValueError) as exc:
         raise ValueError(f"scenario file {path}: {exc}") from None

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import BadRequest
 from mock_server.contract.jsonbody import parse_json
 from mock_server.model.predictions import Prediction
@@ -271,7 +272,6 @@ def _plain(value: Any) -> dict[str, Any]:
 def _endpoint(operation: Operation) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         kwargs: dict[str, Any] = dict(request.query_params)
-        kwargs.update(request.path_params)
         if request.method in ("POST", "PUT"):
             raw = await request.body()
             if raw.strip():
@@ -279,6 +279,10 @@ def _endpoint(operation: Operation) -> Callable[[Request], Any]:
                 if not isinstance(body, dict):
                     raise BadRequest("control body must be a JSON object")
                 kwargs.update(body)
+        # The operation's JSON Schema (schemas/control/) judges the body before any state is touched; path
+        # parameters come after it, so a body cannot smuggle its own prediction_id.
+        kwargs = check_control(operation.name, kwargs)
+        kwargs.update(request.path_params)
         controller: Controller = request.app.state.controller
         method = getattr(controller, operation.name)
         try:
