@@ -47,6 +47,11 @@ class Settings:
     image_cache_bytes: int = _opt("memory for generated images in bytes", default=64 * 1024 * 1024)
     webhook_allow: tuple[str, ...] = _opt(
         "hosts that may receive webhook deliveries (repeatable); default: loopback only", repeat=True)
+    outbound_allow: tuple[str, ...] = _opt(
+        "hosts the fake may contact itself, for webhooks and --fetch-inputs (repeatable; * for any); default: "
+        "loopback only", repeat=True)
+    fetch_max_bytes: int = _opt("largest input image --fetch-inputs downloads, in bytes (larger: the task fails)",
+                                default=20 * 1024 * 1024)
     webhook_secret: str | None = _opt("webhook signing secret (whsec_...); default: random per server", default=None)
     webhook_retry_base: float = _opt("seconds before the first webhook retry; doubled for each further retry",
                                      default=1.0)
@@ -83,8 +88,8 @@ class Settings:
             problems.append("latency_scale and sync_timeout must not be negative")
         if self.webhook_retry_base < 0 or self.webhook_timeout <= 0:
             problems.append("webhook_retry_base must not be negative and webhook_timeout must be positive")
-        if self.journal_cap < 1 or self.upload_max_bytes < 1 or self.max_body_bytes < 1:
-            problems.append("journal_cap, max_body_bytes and upload_max_bytes must be positive")
+        if min(self.journal_cap, self.upload_max_bytes, self.max_body_bytes, self.fetch_max_bytes) < 1:
+            problems.append("journal_cap, max_body_bytes, upload_max_bytes and fetch_max_bytes must be positive")
         if self.unknown_fields not in ("accept", "reject"):
             problems.append("unknown_fields must be accept or reject")
         if problems:

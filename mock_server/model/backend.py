@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, NotFound
+from mock_server.http import outbound  # imports nothing of ours: a leaf, like settings
 from mock_server.model import images
 from mock_server.model.clock import Clock
 from mock_server.model.predictions import COMPLETED, PROCESSING, Outcome, Prediction
@@ -27,6 +26,7 @@ from mock_server.model.store import MemoryStore
 from mock_server.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+FETCH_TIMEOUT = 10.0  # seconds for one --fetch-inputs download
 # Transport flags change how outputs travel, not what they look like.
 _NOT_PIXELS = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 _MAX_DIMENSION = (256, 1536)
@@ -276,12 +276,11 @@ class Backend:
         except images.ImageInputError as exc:
             raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
         if self.settings.fetch_inputs:
-            try:
-                async with httpx.AsyncClient(timeout=10.0, follow_redirects=True) as client:
-                    response = await client.get(value)
-                response.raise_for_status()
-                return InputImage.of(response.content, f"downloaded from {value}"), None
-            except (httpx.HTTPError, images.ImageInputError) as exc:
+            try:  # loopback or --outbound-allow hosts only, no redirects, at most fetch_max_bytes
+                data = await outbound.fetch(value, allow=self.settings.outbound_allow,
+                                            max_bytes=self.settings.fetch_max_bytes, timeout=FETCH_TIMEOUT)
+                return InputImage.of(data, f"downloaded from {value}"), None
+            except (outbound.OutboundRefused, outbound.OutboundError, images.ImageInputError) as exc:
                 failure = Outcome(status="failed", code=1402,
                                   error=f"Failed to download image from the provided URL: {exc}")
                 return InputImage.of(images.stand_in(value), f"download failed: {value}"), failure
