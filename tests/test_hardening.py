@@ -22,6 +22,8 @@ from mock_server.contract.catalog import Catalog, default_catalog
 from mock_server.contract.errors import BadRequest, PayloadTooLarge
 from mock_server.contract.jsonbody import nesting_depth, parse_json
 from mock_server.contract.ranges import END_OF_STRING
+from mock_server.contract.tenants import fingerprint
+from mock_server.http.headers import content_disposition
 from mock_server.http.limits import BodyLimitMiddleware
 from mock_server.resources import data_dir
 from tests.conftest import DEV, T2I, Live
@@ -260,3 +262,103 @@ def test_the_patterns_mean_the_same_in_ecma_262() -> None:
         assert answers == [re.search(pattern, c) is not None for c in strings], pattern
     size_answers = ecma[patterns.index(SIZE_SCHEMA["pattern"])]
     assert size_answers[:4] == [valid for _, valid in cases[:4]]
+
+
+# --- secrets and safe serving -------------------------------------------------------------------------------
+
+
+def test_a_fingerprint_names_a_key_without_revealing_it() -> None:
+    first, again, other = fingerprint("sk-live-123"), fingerprint("sk-live-123"), fingerprint("sk-live-124")
+
+    assert first == again != other
+    assert re.fullmatch(r"tk_[0-9a-f]{12}", first) and "123" not in first
+    assert fingerprint("x\ud800") != fingerprint("x")  # any str, even one JSON would refuse
+
+
+def _upload(live: Live, filename: str, data: bytes, mime: str) -> httpx.Response:
+    response = live.http.post("/api/v3/media/upload/binary", files={"file": (filename, data, mime)})
+    assert response.status_code == 200, response.text
+    return httpx.get(response.json()["data"]["download_url"])
+
+
+@pytest.mark.parametrize(("mime", "attachment"), [
+    ("text/html", True), ("image/svg+xml", True), ("application/xhtml+xml", True), ("text/xml", True),
+    ("application/xml", True), ("application/rss+xml", True), ("image/png", False), ("text/plain", False),
+])
+def test_uploads_are_served_inert(live: Live, mime: str, attachment: bool) -> None:
+    # Distinct bytes per type: uploads are stored by content hash, and the first upload of some bytes fixes their
+    # type (the store's business, not this test's).
+    served = _upload(live, "page.bin", f"<html><script>alert('{mime}')</script></html>".encode(), mime)
+
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert ("content-disposition" in served.headers) is attachment
+    if attachment:
+        assert served.headers["content-disposition"].startswith('attachment; filename="page.bin"')
+
+
+@pytest.mark.parametrize("name", ['evil"; x=1.svg', "back\\slash.svg", "cr\r\nlf.svg", "\u00e9\u202e.svg",
+                                  "x\ud800.svg", "\x00\x7f.svg", ""])
+def test_the_attachment_name_cannot_break_out_of_its_header(name: str) -> None:
+    disposition = content_disposition(name)
+
+    fallback = disposition.split('filename="', 1)[1].rsplit('"; filename*=', 1)[0]
+    assert '"' not in fallback and "\\" not in fallback and all(" " <= c <= "~" for c in fallback)
+    assert disposition.isascii() and all(" " <= c <= "~" for c in disposition)
+    assert disposition.startswith('attachment; filename="')
+
+
+def test_a_unicode_upload_name_is_served_as_an_exact_attachment_name(live: Live) -> None:
+    served = _upload(live, "\u00e9t\u00e9\u202e.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml")
+
+    assert served.headers["content-disposition"] == (
+        "attachment; filename=\"_t__.svg\"; filename*=UTF-8''%C3%A9t%C3%A9%E2%80%AE.svg")
+
+
+@pytest.mark.parametrize("declared", ["image/png\n", "image/p\u00f1g", "image/png\x01", "text/html\r"])
+def test_a_ticket_content_type_must_be_one_clean_media_type(live: Live, declared: str) -> None:
+    response = live.http.post("/api/v3/media/uploads", json={"filename": "a.png", "size": 3, "content_type": declared})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"path": "content_type", "message": "must be a media type such as image/png"}]
+
+
+@pytest.mark.parametrize("webhook", ["", "hooks.example.com/x", "ftp://127.0.0.1/x", "http://", "http:///x",
+                                     "javascript:alert(1)", "http://127.0.0.1:99999/x", "http://127.0.0.1/a b",
+                                     "http://127.0.0.1/\r\nX-Injected: 1", "http://127.0.0.1/" + "a" * 2100])
+def test_a_webhook_must_be_an_absolute_http_url(live: Live, webhook: str) -> None:
+    response = live.submit(T2I, {"prompt": "x"}, params={"webhook": webhook})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "webhook"
+    assert live.backend.store.list(live.key) == []
+
+
+@pytest.mark.parametrize("webhook", ["http://127.0.0.1:9/hook", "https://hooks.example.com/x?a=1#f",
+                                     "http://[::1]:8080/hook"])
+def test_well_formed_webhooks_are_accepted_whatever_their_host(live: Live, webhook: str) -> None:
+    # Reachability is the outbound guard's business at delivery time (a non-loopback host is recorded as blocked).
+    assert live.submit(T2I, {"prompt": "x"}, params={"webhook": webhook}).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("GET", f"/api/v3/{DEV}", "POST"),
+    ("DELETE", "/api/v3/predictions/abc/result", "GET, HEAD"),
+    ("POST", "/api/v3/predictions/abc/result", "GET, HEAD"),
+    ("GET", "/api/v3/media/uploads", "POST"),
+    ("PUT", "/api/v3/media/upload/binary", "POST"),
+    ("GET", "/media/upload-slots/abc", "PUT"),
+    ("PUT", "/_mock/reset", "POST"),
+    ("PATCH", "/_mock/outcomes", "DELETE, GET, HEAD, POST"),
+])
+def test_a_405_names_the_allowed_methods(live: Live, method: str, path: str, allow: str) -> None:
+    response = live.http.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.json()["code"] == 405
+
+
+def test_an_unknown_path_is_still_a_404(live: Live) -> None:
+    for method in ("GET", "POST"):
+        assert live.http.request(method, "/nothing/here").status_code == 404
+    assert live.http.get("/api/v3/nothing-here").status_code == 404

@@ -63,6 +63,16 @@ def host_of(url: str) -> tuple[SplitResult, str] | None:
     return parts, host
 
 
+def url_problem(url: str, *, max_length: int = 2048) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL with a host (None when it is). Whitespace and control characters
+    are refused outright: such a URL would be echoed into the journal and into webhook records."""
+    if len(url) > max_length:
+        return f"must be at most {max_length} characters"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url) or host_of(url) is None:
+        return "must be an absolute http(s) URL with a host"
+    return None
+
+
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(host)

@@ -6,10 +6,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 from mock_server.contract.jsonbody import parse_json
+from mock_server.http import outbound
 from mock_server.model.backend import Backend, InputImage, wait_sync
 from mock_server.model.predictions import Prediction
 
@@ -57,7 +58,7 @@ async def submit(request: Request) -> Response:
     model = request.path_params["model"].strip("/")
     if model.split("/", 1)[0] in RESERVED:
         if _is_resource(model):
-            raise MethodNotAllowed(f"POST is not allowed on {request.url.path}")
+            raise MethodNotAllowed(f"POST is not allowed on {request.url.path}", allow=["GET", "HEAD"])
         raise NotFound(f"No route for POST {request.url.path}")
     backend = backend_of(request)
     endpoint = backend.catalog.get(model)
@@ -73,6 +74,8 @@ async def submit(request: Request) -> Response:
         raise BadRequest(f"Invalid parameters for {model}: {listed}", errors=[v.to_json() for v in violations])
     params = endpoint.known(body)
     webhook = request.query_params.get("webhook")
+    if webhook is not None and (problem := outbound.url_problem(webhook)) is not None:
+        raise BadRequest(f"webhook {problem}", errors=[{"path": "webhook", "message": problem}])
     if webhook is not None and params.get("enable_base64_output"):
         raise BadRequest(WEBHOOK_BASE64, extra={"error": WEBHOOK_BASE64})
     source, failure = await _input_image(request, params)
@@ -124,10 +127,25 @@ async def fallback(request: Request) -> Response:
     path = request.url.path
     model = path.removeprefix("/api/v3/").strip("/")
     if path.startswith("/api/v3/") and backend_of(request).catalog.get(model) is not None:
-        raise MethodNotAllowed(f"{request.method} is not allowed on {path}; submit with POST")
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}; submit with POST", allow=["POST"])
     if path.startswith("/api/v3/predictions/") and request.method != "GET":
-        raise MethodNotAllowed(f"{request.method} is not allowed on {path}")
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=["GET", "HEAD"])
+    allowed = _allowed_methods(request)
+    if allowed:
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=allowed)
     raise NotFound(f"No route for {request.method} {path}")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods of the routes whose path matches but whose method does not (the catch-alls aside, which match
+    every path), so a wrong method on a real resource is a 405 naming the right ones, not a 404."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and ":path}" not in route.path and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is Match.PARTIAL:
+                methods |= route.methods
+    return sorted(methods)
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
