@@ -44,6 +44,8 @@ class Settings:
     max_body_bytes: int = _opt("largest accepted JSON request body in bytes, uploads aside (larger: 413)",
                                default=1024 * 1024)
     upload_max_bytes: int = _opt("largest accepted upload in bytes (larger: 413)", default=20 * 1024 * 1024)
+    max_input_pixels: int = _opt("largest input image in pixels (width x height, read from its header before any "
+                                 "decoding; larger: 400)", default=40_000_000)
     image_cache_bytes: int = _opt("memory for generated images in bytes", default=64 * 1024 * 1024)
     webhook_allow: tuple[str, ...] = _opt(
         "hosts that may receive webhook deliveries (repeatable); default: loopback only", repeat=True)
@@ -88,8 +90,10 @@ class Settings:
             problems.append("latency_scale and sync_timeout must not be negative")
         if self.webhook_retry_base < 0 or self.webhook_timeout <= 0:
             problems.append("webhook_retry_base must not be negative and webhook_timeout must be positive")
-        if min(self.journal_cap, self.upload_max_bytes, self.max_body_bytes, self.fetch_max_bytes) < 1:
-            problems.append("journal_cap, max_body_bytes, upload_max_bytes and fetch_max_bytes must be positive")
+        if min(self.journal_cap, self.upload_max_bytes, self.max_body_bytes, self.fetch_max_bytes,
+               self.max_input_pixels) < 1:
+            problems.append("journal_cap, max_body_bytes, upload_max_bytes, fetch_max_bytes and max_input_pixels "
+                            "must be positive")
         if self.unknown_fields not in ("accept", "reject"):
             problems.append("unknown_fields must be accept or reject")
         if problems:

@@ -4,11 +4,15 @@ envelope, never a 5xx, and the server keeps serving everyone afterwards."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import re
 import shutil
+import struct
 import subprocess
 import time
+import zlib
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -16,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
+from PIL import Image
 from starlette.types import Message, Receive, Scope, Send
 
 from mock_server.contract.catalog import Catalog, default_catalog
@@ -25,8 +30,9 @@ from mock_server.contract.ranges import END_OF_STRING
 from mock_server.contract.tenants import fingerprint
 from mock_server.http.headers import content_disposition
 from mock_server.http.limits import BodyLimitMiddleware
+from mock_server.model import images
 from mock_server.resources import data_dir
-from tests.conftest import DEV, T2I, Live
+from tests.conftest import DEV, EDIT, T2I, Live
 
 # --- strict JSON --------------------------------------------------------------------------------------------
 
@@ -362,3 +368,68 @@ def test_an_unknown_path_is_still_a_404(live: Live) -> None:
     for method in ("GET", "POST"):
         assert live.http.request(method, "/nothing/here").status_code == 404
     assert live.http.get("/api/v3/nothing-here").status_code == 404
+
+
+# --- input pixel limit --------------------------------------------------------------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` but whose pixel data is a few bytes: measuring it must
+    not decode (a decoder would need width * height * 3 bytes of memory)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+def _real_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 20)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(("width", "height"), [(8000, 6000), (20_000, 20_000), (65_535, 65_535)])
+def test_an_input_over_the_pixel_limit_is_a_400_naming_the_limit(live: Live, width: int, height: int) -> None:
+    response = live.submit(EDIT, {"prompt": "x", "image": _data_uri(_png_header(width, height))})
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["path"] == "image" and "the limit is 40000000 pixels" in error["message"]
+    assert live.backend.store.list(live.key) == []
+
+
+def test_the_pixel_limit_is_a_setting_and_applies_to_uploads_too(start_server: Callable[..., Live]) -> None:
+    server = start_server(max_input_pixels=100 * 100)
+    small, large = _real_png(100, 100), _png_header(101, 100)
+    uploaded = server.http.post("/api/v3/media/upload/binary", files={"file": ("big.png", large, "image/png")})
+
+    via_upload = server.submit(EDIT, {"prompt": "x", "image": uploaded.json()["data"]["download_url"]})
+    inline = server.submit(EDIT, {"prompt": "x", "image": _data_uri(large)})
+
+    assert (via_upload.status_code, inline.status_code) == (400, 400)
+    assert "101x100 = 10100 pixels; the limit is 10000 pixels" in inline.json()["message"]
+    assert server.submit(EDIT, {"prompt": "x", "image": _data_uri(small)}).status_code == 200
+
+
+def test_input_images_are_measured_off_the_event_loop(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    measured_on_loop: list[bool] = []
+    real = images.image_size
+
+    def spy(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
+        try:
+            asyncio.get_running_loop()
+            measured_on_loop.append(True)
+        except RuntimeError:
+            measured_on_loop.append(False)
+        return real(data, max_pixels)
+
+    monkeypatch.setattr(images, "image_size", spy)
+
+    # Measuring a PNG loads it (Pillow reads eXIf chunks after the pixels), hence a worker thread.
+    assert live.submit(EDIT, {"prompt": "x", "image": _data_uri(_real_png(64, 64))}).status_code == 200
+    assert measured_on_loop == [False]

@@ -5,6 +5,7 @@ Routes call this; it never sees a Request. State lives on one Backend per app, k
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import random
@@ -47,9 +48,14 @@ class InputImage:
     size: tuple[int, int]  # measured once here, not on every output download
 
     @classmethod
-    def of(cls, data: bytes, note: str) -> InputImage:
-        """Raises images.ImageInputError when the bytes are not a picture."""
-        return cls(data, note, images.image_size(data))
+    def of(cls, data: bytes, note: str, max_pixels: int | None = None) -> InputImage:
+        """Raises images.ImageInputError when the bytes are not a picture, ImageTooLarge over ``max_pixels``."""
+        return cls(data, note, images.image_size(data, max_pixels))
+
+    @classmethod
+    async def measured(cls, data: bytes, note: str, max_pixels: int) -> InputImage:
+        """:meth:`of` in a worker thread: Pillow parsing a hostile header must not stall the event loop."""
+        return await asyncio.to_thread(cls.of, data, note, max_pixels)
 
 
 class Blobs:
@@ -267,19 +273,22 @@ class Backend:
 
     async def resolve_input(self, value: str, request_host: str) -> tuple[InputImage, Outcome | None]:
         """Turn an ``image`` value into pixels. Returns a failure outcome when an opted-in download fails."""
+        limit = self.settings.max_input_pixels
         try:
             if value.startswith("data:"):
-                return InputImage.of(images.decode_data_uri(value)[1], "data URI"), None
+                return await InputImage.measured(images.decode_data_uri(value)[1], "data URI", limit), None
             own = self.own_media(value, request_host)
             if own is not None:
-                return InputImage.of(own, f"served by this mock ({urlsplit(value).path})"), None
+                return await InputImage.measured(own, f"served by this mock ({urlsplit(value).path})", limit), None
         except images.ImageInputError as exc:
             raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
         if self.settings.fetch_inputs:
             try:  # loopback or --outbound-allow hosts only, no redirects, at most fetch_max_bytes
                 data = await outbound.fetch(value, allow=self.settings.outbound_allow,
                                             max_bytes=self.settings.fetch_max_bytes, timeout=FETCH_TIMEOUT)
-                return InputImage.of(data, f"downloaded from {value}"), None
+                return await InputImage.measured(data, f"downloaded from {value}", limit), None
+            except images.ImageTooLarge as exc:  # a client error whatever the source: 400 at submit
+                raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
             except (outbound.OutboundRefused, outbound.OutboundError, images.ImageInputError) as exc:
                 failure = Outcome(status="failed", code=1402,
                                   error=f"Failed to download image from the provided URL: {exc}")
