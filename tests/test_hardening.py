@@ -228,6 +228,12 @@ def test_a_size_with_anything_after_it_is_refused(catalog: Catalog, junk: str) -
     assert [v.path for v in catalog.validate(DEV, {"size": junk + "1024*1024"})] == ["size"]
 
 
+@pytest.mark.parametrize("size", ["\u0661\u0660\u0662\u0664*1024", "\uff11\uff10\uff12\uff14*1024", "1024\u00d71024",
+                                  "1024*1024\u0000", "+1024*1024", "1024 * 1024"])
+def test_a_size_in_other_digits_or_signs_is_refused(catalog: Catalog, size: str) -> None:
+    assert [v.path for v in catalog.validate(DEV, {"size": size})] == ["size"]
+
+
 SIZE_SCHEMA = default_catalog().endpoints[DEV].properties["size"]
 
 
@@ -433,3 +439,121 @@ def test_input_images_are_measured_off_the_event_loop(live: Live, monkeypatch: p
     # Measuring a PNG loads it (Pillow reads eXIf chunks after the pixels), hence a worker thread.
     assert live.submit(EDIT, {"prompt": "x", "image": _data_uri(_real_png(64, 64))}).status_code == 200
     assert measured_on_loop == [False]
+
+
+# --- every hostile input class at every route family: a 4xx envelope, never a 5xx, and the server lives on ---
+
+HOSTILE_BODIES = {
+    **HOSTILE_JSON,
+    "huge-body": b'{"prompt": "' + b"a" * (2 * 1024 * 1024) + b'"}',
+    "trailing-newline-size": b'{"prompt": "x", "size": "1024*1024\\n"}',
+    "odd-unicode": ('{"prompt": "\u202e\ufeff\u0000\U0010ffff", "filename": "\u2028.png", '
+                    '"size": "\u0661\u0660\u0662\u0664*1024"}').encode(),
+}
+BODY_ROUTES = {
+    "submit": ("POST", f"/api/v3/{DEV}"),
+    "upload-ticket": ("POST", "/api/v3/media/uploads"),
+    "upload-binary": ("POST", "/api/v3/media/upload/binary"),
+    "control-outcomes": ("POST", "/_mock/outcomes"),
+    "control-scenario": ("POST", "/_mock/scenario"),
+    "control-faults": ("POST", "/_mock/faults"),
+}
+ODD_SEGMENTS = ["%ED%A0%80", "%00", "%FF%FE", "..%2F..%2Fetc%2Fpasswd", "%E2%80%AE%F0%9F%92%A5", "a" * 5000, "%0D%0A"]
+PATH_ROUTES = {
+    "result": "/api/v3/predictions/{}/result",
+    "prediction": "/api/v3/predictions/{}",
+    "submit-model": "/api/v3/wavespeed-ai/{}",
+    "download": "/media/uploads/{0}/{0}.png",
+    "output": "/media/outputs/{0}/{0}",
+    "upload-slot": "/media/upload-slots/{}",
+    "control-prediction": "/_mock/predictions/{}",
+}
+
+
+def _refused(response: httpx.Response) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    body = response.json()
+    assert body["code"] == response.status_code and isinstance(body["message"], str) and body["message"]
+
+
+def _fresh_tenant_works(live: Live) -> None:
+    fresh = httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer fresh-{time.monotonic_ns()}"})
+    with fresh:
+        submitted = fresh.post(f"/api/v3/{T2I}", json={"prompt": "still alive"})
+        assert submitted.status_code == 200, submitted.text
+        polled = fresh.get(f"/api/v3/predictions/{submitted.json()['data']['id']}/result")
+        assert polled.status_code == 200 and polled.json()["data"]["status"] in ("created", "processing", "completed")
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+@pytest.mark.parametrize("case", sorted(HOSTILE_BODIES))
+def test_hostile_bodies_get_a_4xx_envelope_everywhere(live: Live, route: str, case: str) -> None:
+    method, path = BODY_ROUTES[route]
+    content_type = "multipart/form-data; boundary=x" if route == "upload-binary" and case == "odd-unicode" else (
+        "application/json")
+
+    response = live.http.request(method, path, content=HOSTILE_BODIES[case], headers={"Content-Type": content_type})
+
+    _refused(response)
+    _fresh_tenant_works(live)
+
+
+@pytest.mark.parametrize("route", sorted(PATH_ROUTES))
+@pytest.mark.parametrize("segment", ODD_SEGMENTS)
+def test_odd_paths_get_a_4xx_envelope_everywhere(live: Live, route: str, segment: str) -> None:
+    path = PATH_ROUTES[route].format(segment)
+    method = "PUT" if route == "upload-slot" else "POST" if route == "submit-model" else "GET"
+
+    response = live.http.request(method, path, content=b"{}")
+
+    _refused(response)
+    _fresh_tenant_works(live)
+
+
+@pytest.mark.parametrize("filename", ["\udcff.png", "../../etc/passwd", "a\x00b.png", "\u202egnp.exe", "x" * 1000,
+                                      "CON", "\U0001f4a5.png", "..", " ", "\\\\server\\share\\a.png"])
+def test_odd_upload_filenames_are_stored_or_refused_never_a_5xx(live: Live, filename: str) -> None:
+    encoded = filename.encode("utf-8", "surrogateescape")
+    body = (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + encoded + b"\"\r\n"
+            b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\nDATA\r\n--x--\r\n")
+
+    response = live.http.post("/api/v3/media/upload/binary", content=body,
+                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+
+    if response.status_code == 200:
+        served = httpx.get(response.json()["data"]["download_url"])
+        assert served.status_code == 200 and served.content.endswith(b"DATA")
+        assert "/" not in response.json()["data"]["filename"]
+    else:
+        _refused(response)
+    _fresh_tenant_works(live)
+
+
+@pytest.mark.parametrize("declared", ["image/png\x01", "image/p\u00f1g", "text/html; x=\"", "*/*", ""])
+def test_odd_part_content_types_never_reach_a_header(live: Live, declared: str) -> None:
+    raw = declared.encode("utf-8")
+    body = (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+            b"Content-Type: " + raw + b"\r\n\r\nDATA-" + raw + b"\r\n--x--\r\n")
+
+    response = live.http.post("/api/v3/media/upload/binary", content=body,
+                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+
+    if response.status_code == 200:
+        served = httpx.get(response.json()["data"]["download_url"])
+        assert served.status_code == 200 and served.headers["x-content-type-options"] == "nosniff"
+    else:
+        _refused(response)
+    _fresh_tenant_works(live)
+
+
+def test_the_journal_of_hostile_bodies_still_renders(start_server: Callable[..., Live]) -> None:
+    server = start_server()
+    for case in ("nan", "lone-surrogate-value", "lone-surrogate-key", "deep-nesting", "duplicate-key"):
+        _refused(server.http.post(f"/api/v3/{DEV}", content=HOSTILE_JSON[case],
+                                  headers={"Content-Type": "application/json"}))
+
+    journal = httpx.get(f"{server.base_url}/_mock/journal", params={"tenant": server.key})
+
+    assert journal.status_code == 200
+    bodies = [entry["body"] for entry in journal.json()["data"]]
+    assert len(bodies) == 5 and all(isinstance(body, str) for body in bodies)  # kept as text, not half-parsed

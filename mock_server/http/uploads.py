@@ -151,7 +151,9 @@ def uploads_of(request: Request) -> Uploads:
 
 
 def clean_filename(name: str) -> str:
-    return name.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    # "." and ".." would become dot-segments of the download URL, which clients resolve away before requesting it.
+    return "" if base in (".", "..") else base
 
 
 def media_type(filename: str, declared: str | None, data: bytes = b"") -> str:
