@@ -16,6 +16,7 @@ def _schemas_dir(value: str | None) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from mock_server.http.app import ScenarioFileError
     from mock_server.http.server import serve
 
     if args.workers != 1:
@@ -27,7 +28,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"wavespeed-mock: {exc}\n")
         return 2
-    serve(config)
+    try:
+        serve(config)
+    except ScenarioFileError as exc:  # one readable line, not a traceback
+        sys.stderr.write(f"wavespeed-mock: {exc}\n")
+        return 2
     return 0
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 
+from mock_server.cli import main
 from mock_server.contract import controlschemas
 from mock_server.contract.catalog import default_catalog
 from mock_server.contract.controlschemas import bundle, check_control, validate_control
@@ -418,3 +419,14 @@ def test_the_controller_still_refuses_what_no_schema_can_express(live: Live) -> 
     assert httpx.post(f"{live.base_url}/_mock/faults", json=uniform).status_code == 400
     with pytest.raises(BadRequest, match="unknown model"):
         live.running.app.state.controller.enqueue(**check_control("enqueue", {"model": "acme/none"}))
+
+
+def test_serve_reports_a_broken_scenario_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps({"outcomes": [{"status": "exploded"}], "faults": [{"status": 200}]}))
+
+    assert main(["serve", "--scenario", str(scenario), "--port", "0"]) == 2
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"wavespeed-mock: scenario file {scenario}: Invalid scenario: faults[0].status: 200 ")
+    assert 'outcomes[0].status: "exploded" is not one of' in line

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mock_server.contract.controlschemas import rewrite_refs
+
 Json = dict[str, Any]
 
 
@@ -35,8 +37,6 @@ def control_component(stem: str) -> str:
 def control_paths(control: dict[str, Json]) -> tuple[Json, Json]:
     """The ``/_mock/`` operations that take a body, from the control schemas (``schemas/control/``): their paths,
     and every control schema as a component (``$ref``s rewritten to ``#/components/schemas/Control...``)."""
-    from mock_server.contract.controlschemas import rewrite_refs
-
     def pointer(stem: str) -> str:
         return f"#/components/schemas/{control_component(stem)}"
 

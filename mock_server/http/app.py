@@ -98,14 +98,18 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     return app
 
 
+class ScenarioFileError(ValueError):
+    """``--scenario FILE`` could not be applied; the message is one line naming every problem."""
+
+
 def _apply_scenario_file(controller: control.Controller, path: str) -> None:
     try:
         # The same strict parser and schema (schemas/control/scenario.json) as POST /_mock/scenario; every
         # violation ends up in the one error line.
-        document = check_control("apply_scenario", parse_json(Path(path).read_bytes(), what="scenario file"),
+        document = check_control("apply_scenario", parse_json(Path(path).read_bytes(), what="the file"),
                                  what="scenario")
         controller.apply_scenario(**document)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"scenario file {path}: {exc}") from None
+        raise ScenarioFileError(f"scenario file {path}: {exc}") from None
     except ApiError as exc:
-        raise ValueError(f"scenario file {path}: {exc.message}") from None
+        raise ScenarioFileError(f"scenario file {path}: {exc.message}") from None
