@@ -19,6 +19,7 @@ def _schemas_dir(value: str | None) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from mock_server.http.app import ScenarioFileError
     from mock_server.http.server import serve
 
     try:
@@ -35,7 +36,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             sys.stderr.write(f"wavespeed-mock: --schemas {config.schemas}: {_reason(exc)}\n")
             return 2
-    serve(config)
+    try:
+        serve(config)
+    except ScenarioFileError as exc:  # one readable line, not a traceback
+        sys.stderr.write(f"wavespeed-mock: {exc}\n")
+        return 2
     return 0
 
 

@@ -54,10 +54,19 @@ class Settings:
     journal_cap: int = _opt("request journal size; the oldest entries are dropped", default=1000)
     journal_bytes: int = _opt("request journal size in bytes (bodies included); the oldest entries are dropped",
                               default=16 * 1024 * 1024)
+    max_body_bytes: int = _opt("largest accepted JSON request body in bytes, uploads aside (larger: 413)",
+                               default=1024 * 1024)
     upload_max_bytes: int = _opt("largest accepted upload in bytes (larger: 413)", default=20 * 1024 * 1024)
+    max_input_pixels: int = _opt("largest input image in pixels (width x height, read from its header before any "
+                                 "decoding; larger: 400)", default=40_000_000)
     image_cache_bytes: int = _opt("memory for generated images in bytes", default=64 * 1024 * 1024)
     webhook_allow: tuple[str, ...] = _opt(
         "hosts that may receive webhook deliveries (repeatable); default: loopback only", repeat=True)
+    outbound_allow: tuple[str, ...] = _opt(
+        "hosts the fake may contact itself, for webhooks and --fetch-inputs (repeatable; * for any); default: "
+        "loopback only", repeat=True)
+    fetch_max_bytes: int = _opt("largest input image --fetch-inputs downloads, in bytes (larger: the task fails)",
+                                default=20 * 1024 * 1024)
     webhook_secret: str | None = _opt("webhook signing secret (whsec_...); default: random per server", default=None)
     webhook_retry_base: float = _opt("seconds before the first webhook retry; doubled for each further retry",
                                      default=1.0)
@@ -96,8 +105,10 @@ class Settings:
             problems.append("latency_scale and sync_timeout must not be negative")
         if self.webhook_retry_base < 0 or self.webhook_timeout <= 0:
             problems.append("webhook_retry_base must not be negative and webhook_timeout must be positive")
-        if self.journal_cap < 1 or self.upload_max_bytes < 1 or self.journal_bytes < 1:
-            problems.append("journal_cap, journal_bytes and upload_max_bytes must be positive")
+        if min(self.journal_cap, self.upload_max_bytes, self.max_body_bytes, self.fetch_max_bytes,
+               self.max_input_pixels, self.journal_bytes) < 1:
+            problems.append("journal_cap, journal_bytes, max_body_bytes, upload_max_bytes, fetch_max_bytes and "
+                            "max_input_pixels must be positive")
         if self.record_ttl <= 0 or self.max_predictions < 1:
             problems.append("record_ttl and max_predictions must be positive")
         if self.workers < 1:

@@ -178,9 +178,9 @@ def test_reset_forgets_only_this_tenant(live: Live, fake: FakeWaveSpeed) -> None
     ("outcome", "message"),
     [
         ({"code": 9999}, "error-code table"),
-        ({"status": "exploded"}, "status must be one of"),
+        ({"status": "exploded"}, 'status: "exploded" is not one of "completed", "failed"'),
         ({"nsfw": "yes"}, "list of booleans"),
-        ({"colour": "red"}, "unknown outcome field"),
+        ({"colour": "red"}, "colour: unknown field; allowed: code, error"),
     ],
 )
 def test_bad_control_requests_are_refused_clearly(fake: FakeWaveSpeed, outcome: dict, message: str) -> None:

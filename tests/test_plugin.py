@@ -286,8 +286,9 @@ def test_marker_without_a_fixture():
     result.stdout.fnmatch_lines([
         "*@pytest.mark.wavespeed: unknown option(s) progession; allowed: progression, poll_every, latency, seed, "
         "outcomes, faults, webhooks, audit",
-        "*@pytest.mark.wavespeed option progression='warp': progression must be one of time, polls, manual",
-        "*@pytest.mark.wavespeed option outcomes=[[]{'status': 'exploded'}[]]: outcome status must be one of *",
+        "*@pytest.mark.wavespeed option progression='warp': *progression: \"warp\" is not one of \"time\", "
+        "\"polls\", \"manual\"*",
+        "*@pytest.mark.wavespeed option outcomes=[[]{'status': 'exploded'}[]]: *status: \"exploded\" is not one of *",
         "*@pytest.mark.wavespeed option faults={'status': 429}: must be a list of dicts",
         "*@pytest.mark.wavespeed takes keyword options only (*), got positional ('manual',)",
         "*@pytest.mark.wavespeed(audit=...) takes true/false or a dict; unknown: min_intervall; allowed keys: *",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -60,8 +61,15 @@ class NotFound(ApiError):
 
 
 class MethodNotAllowed(ApiError):
+    """A 405, with the ``Allow`` header RFC 9110 requires: the methods the resource does take."""
+
     status_code = 405
     message = "Method not allowed"
+
+    def __init__(self, message: str | None = None, *, allow: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if allow:
+            self.headers.setdefault("Allow", ", ".join(allow))
 
 
 class Conflict(ApiError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mock_server.contract.ranges import int_range_regex
+from mock_server.contract.ranges import full_match, int_range_regex
 from mock_server.contract.tables import EndpointTable, Param, Source, load_table
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -35,6 +35,8 @@ class Sources:
     tables: dict[str, list[EndpointTable]]  # model → versions, doc pages first
     overlays: Json
     descriptions: Json
+    # The hand-written /_mock/ body schemas (schemas/control/, beside sources/), for the OpenAPI document.
+    control: Json = field(default_factory=dict)
 
 
 def load_sources(directory: Path) -> Sources:
@@ -46,7 +48,9 @@ def load_sources(directory: Path) -> Sources:
         versions.sort(key=lambda t: (t.source.kind != "doc-page", t.version))
     overlays = json.loads((directory / "overlays.json").read_text(encoding="utf-8"))
     descriptions = json.loads((directory / "descriptions.json").read_text(encoding="utf-8"))
-    return Sources(dict(sorted(tables.items())), overlays, descriptions)
+    control = {p.stem: json.loads(p.read_text(encoding="utf-8"))
+               for p in sorted((directory.parent / "control").glob("*.json"))}
+    return Sources(dict(sorted(tables.items())), overlays, descriptions, control)
 
 
 # --- request schemas ---------------------------------------------------------------------------------
@@ -144,7 +148,7 @@ def _type_schema(facts: Json) -> Json:
         side = int_range_regex(int(facts["minimum"]), int(facts["maximum"]))
         return {
             "type": "string",
-            "pattern": f"^{side}\\*{side}$",
+            "pattern": full_match(f"{side}\\*{side}"),
             "x-dimension-range": {"minimum": facts["minimum"], "maximum": facts["maximum"]},
         }
     schema: Json = {"type": kind}
@@ -364,7 +368,7 @@ def build(sources: Sources) -> dict[str, str]:
     files["result-response.json"] = envelope_schema(None, "result", sources)
     files["error.json"] = error_schema()
     files["index.json"] = {"endpoints": index}
-    files["openapi.json"] = openapi_document(files, index)
+    files["openapi.json"] = openapi_document(files, index, sources.control)
     return {name: json.dumps(doc, indent=2, ensure_ascii=False) + "\n" for name, doc in sorted(files.items())}
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from mock_server.contract.controlschemas import rewrite_refs
 
 Json = dict[str, Any]
 
@@ -27,7 +30,50 @@ def _error_responses(*codes: int) -> Json:
     }
 
 
-def openapi_document(files: dict[str, Json], index: list[Json]) -> Json:
+def control_component(stem: str) -> str:
+    return "Control" + "".join(w[:1].upper() + w[1:] for w in stem.split("-"))
+
+
+def control_paths(control: dict[str, Json]) -> tuple[Json, Json]:
+    """The ``/_mock/`` operations that take a body, from the control schemas (``schemas/control/``): their paths,
+    and every control schema as a component (``$ref``s rewritten to ``#/components/schemas/Control...``)."""
+    def pointer(stem: str) -> str:
+        return f"#/components/schemas/{control_component(stem)}"
+
+    components: Json = {control_component(stem): _component(rewrite_refs(schema, stem, pointer))
+                        for stem, schema in sorted(control.items())}
+    components["ControlResponse"] = {
+        "type": "object",
+        "description": "What a control operation did, in the API's envelope.",
+        "properties": {"code": {"const": 200}, "message": {"type": "string"}, "data": {}},
+        "required": ["code", "message", "data"],
+    }
+    paths: Json = {}
+    for stem, schema in sorted(control.items()):
+        operation = schema.get("x-operation")
+        if not operation:
+            continue  # a shape other bodies use (the outcome), not a body of its own
+        parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for name in re.findall(r"{(\w+)}", operation["path"])]
+        paths[operation["path"]] = {operation["method"].lower(): {
+            "operationId": "mock_" + operation["name"],
+            "summary": schema["title"],
+            "description": schema["description"],
+            "tags": ["mock control"],
+            **({"parameters": parameters} if parameters else {}),
+            "requestBody": {"required": not parameters and bool(schema.get("required")),
+                            "content": {"application/json": {"schema": {"$ref": pointer(stem)}}}},
+            "responses": {
+                "200": {"description": "Done",
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/ControlResponse"}}}},
+                **_error_responses(400, 404, 413),
+            },
+        }}
+    return paths, components
+
+
+def openapi_document(files: dict[str, Json], index: list[Json], control: dict[str, Json] | None = None) -> Json:
     schemas: Json = {"Error": _component(files["error.json"]),
                      "ResultResponse": _component(files["result-response.json"])}
     paths: Json = {}
@@ -67,6 +113,10 @@ def openapi_document(files: dict[str, Json], index: list[Json]) -> Json:
     }
     paths["/api/v3/predictions/{id}/result"] = {"get": {**result_op, "operationId": "get_prediction_result"}}
     paths["/api/v3/predictions/{id}"] = {"get": {**result_op, "operationId": "get_prediction"}}
+    if control:
+        control_ops, control_schemas = control_paths(control)
+        paths.update(control_ops)
+        schemas.update(control_schemas)
     return {
         "openapi": "3.1.0",
         "info": {

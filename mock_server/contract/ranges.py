@@ -6,6 +6,16 @@ hypothesis-jsonschema draw valid sizes directly instead of filtering.
 
 from __future__ import annotations
 
+# Python's re (what jsonschema runs) lets "$" match before a final newline, so "^1024[*]1024$" accepts
+# "1024*1024\n". "(?![\s\S])" — no character at all follows — is the end of the string in Python and in
+# ECMA-262 alike (ECMA has no "\Z"; Python's "\Z" means something else in ECMA), so schemas stay portable.
+END_OF_STRING = r"(?![\s\S])"
+
+
+def full_match(body: str) -> str:
+    """A JSON Schema ``pattern`` (search semantics) that accepts exactly the strings ``body`` matches whole."""
+    return f"^(?:{body}){END_OF_STRING}"
+
 
 def int_range_regex(lo: int, hi: int) -> str:
     """A non-capturing group matching exactly the decimal integers in ``[lo, hi]`` (no leading zeros)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 
-_FINGERPRINT = re.compile(r"tk_[0-9a-f]{16}")
+_FINGERPRINT = re.compile(r"tk_[0-9a-f]{12}")
 
 
 def fingerprint(key: str) -> str:
-    """A stable, non-reversible name for an API key: ``tk_`` and 16 hex digits of its SHA-256."""
-    return "tk_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    """A stable, non-reversible name for an API key: ``tk_`` and 12 hex digits of its SHA-256 (48 bits: tells a
+    run's tenants apart, and too short to be worth brute-forcing back to a key)."""
+    return "tk_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def tenant_id(key_or_fingerprint: str) -> str:

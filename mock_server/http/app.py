@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,11 +14,14 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from mock_server.contract.catalog import Catalog, catalog_for
+from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
+from mock_server.contract.jsonbody import parse_json
 from mock_server.http import account, control, models, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.inspector import routes as inspector_routes
 from mock_server.http.journal import Journal, JournalMiddleware
+from mock_server.http.limits import BodyLimitMiddleware
 from mock_server.http.state import AppState, Runtime
 from mock_server.model.backend import Backend
 from mock_server.model.clock import Clock
@@ -60,8 +62,12 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     state = AppState(settings=settings, catalog=catalog, store=store, clock=clock, backend=backend, journal=journal,
                      faults=Faults(store, settings.seed), uploads=uploads.Uploads(backend), webhooks=dispatcher,
                      accounts=account.Accounts(settings, backend), runtime=runtime)
-    # The journal sits outside the faults, so it records injected statuses and cut connections too.
-    middleware = [Middleware(JournalMiddleware, journal=journal), Middleware(FaultMiddleware, faults=state.faults)]
+    # The journal sits outside everything, so it records 413s, injected statuses and cut connections too. The body
+    # limit comes before the faults: it is the server's front door (like a proxy's body cap), so an oversized body
+    # is refused the same way whatever faults are armed, and does not use up a fault's `times`.
+    middleware = [Middleware(JournalMiddleware, journal=journal),
+                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+                  Middleware(FaultMiddleware, faults=state.faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,
                                      *models.routes_for(catalog, server=settings.public_url)]
     extra_routes += inspector_routes  # /_mock/ui: a page that reads the control API above
@@ -91,13 +97,18 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     return app
 
 
+class ScenarioFileError(ValueError):
+    """``--scenario FILE`` could not be applied; the message is one line naming every problem."""
+
+
 def _apply_scenario_file(controller: control.Controller, path: str) -> None:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(document, dict):
-            raise ValueError("the scenario file must hold one JSON object")
+        # The same strict parser and schema (schemas/control/scenario.json) as POST /_mock/scenario; every
+        # violation ends up in the one error line.
+        document = check_control("apply_scenario", parse_json(Path(path).read_bytes(), what="the file"),
+                                 what="scenario")
         controller.apply_scenario(**document)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"scenario file {path}: {exc}") from None
+        raise ScenarioFileError(f"scenario file {path}: {exc}") from None
     except ApiError as exc:
-        raise ValueError(f"scenario file {path}: {exc.message}") from None
+        raise ScenarioFileError(f"scenario file {path}: {exc.message}") from None

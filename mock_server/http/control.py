@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import BadRequest
+from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import tenant_id
 from mock_server.http.state import AppState, state_of
 from mock_server.model.predictions import Prediction
@@ -293,17 +294,17 @@ def _plain(value: Any) -> dict[str, Any]:
 def _endpoint(operation: Operation) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         kwargs: dict[str, Any] = dict(request.query_params)
-        kwargs.update(request.path_params)
         if request.method in ("POST", "PUT"):
             raw = await request.body()
             if raw.strip():
-                try:
-                    body = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise BadRequest(f"control body is not valid JSON: {exc}") from None
+                body = parse_json(raw, what="control body")
                 if not isinstance(body, dict):
                     raise BadRequest("control body must be a JSON object")
                 kwargs.update(body)
+        # The operation's JSON Schema (schemas/control/) judges the body before any state is touched; path
+        # parameters come after it, so a body cannot smuggle its own prediction_id.
+        kwargs = check_control(operation.name, kwargs)
+        kwargs.update(request.path_params)
         controller = state_of(request).controller
         method = getattr(controller, operation.name)
         try:

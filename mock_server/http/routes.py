@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint
+from mock_server.http import outbound
 from mock_server.http.state import state_of
 from mock_server.model.backend import Backend, Submission
 
@@ -52,17 +53,14 @@ async def read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    return parse_json(raw)  # strict: NaN, lone surrogates, duplicate keys, deep nesting → 400
 
 
 async def submit(request: Request) -> Response:
     model = request.path_params["model"].strip("/")
     if model.split("/", 1)[0] in RESERVED:
         if _is_resource(model):
-            raise MethodNotAllowed(f"POST is not allowed on {request.url.path}")
+            raise MethodNotAllowed(f"POST is not allowed on {request.url.path}", allow=["GET", "HEAD"])
         raise NotFound(f"No route for POST {request.url.path}")
     backend = backend_of(request)
     endpoint = backend.catalog.get(model)
@@ -77,6 +75,8 @@ async def submit(request: Request) -> Response:
         listed = "; ".join(f"{v.path}: {v.message}" for v in violations)
         raise BadRequest(f"Invalid parameters for {model}: {listed}", errors=[v.to_json() for v in violations])
     webhook = request.query_params.get("webhook")
+    if webhook is not None and (problem := outbound.url_problem(webhook)) is not None:
+        raise BadRequest(f"webhook {problem}", errors=[{"path": "webhook", "message": problem}])
     if webhook is not None and endpoint.known(body).get("enable_base64_output"):
         raise BadRequest(WEBHOOK_BASE64, extra={"error": WEBHOOK_BASE64})
     data = await backend.submit(Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook))
@@ -112,10 +112,25 @@ async def fallback(request: Request) -> Response:
     path = request.url.path
     model = path.removeprefix("/api/v3/").strip("/")
     if path.startswith("/api/v3/") and backend_of(request).catalog.get(model) is not None:
-        raise MethodNotAllowed(f"{request.method} is not allowed on {path}; submit with POST")
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}; submit with POST", allow=["POST"])
     if path.startswith("/api/v3/predictions/") and request.method != "GET":
-        raise MethodNotAllowed(f"{request.method} is not allowed on {path}")
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=["GET", "HEAD"])
+    allowed = _allowed_methods(request)
+    if allowed:
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=allowed)
     raise NotFound(f"No route for {request.method} {path}")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods of the routes whose path matches but whose method does not (the catch-alls aside, which match
+    every path), so a wrong method on a real resource is a 405 naming the right ones, not a 404."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and ":path}" not in route.path and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is Match.PARTIAL:
+                methods |= route.methods
+    return sorted(methods)
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server.contract.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from mock_server.http.headers import download_headers
 from mock_server.http.routes import authenticate, base_url, envelope, read_json
 from mock_server.http.state import state_of
 from mock_server.model.backend import Backend, Blob
@@ -35,7 +36,8 @@ from mock_server.model.store import Record
 SLOT_SECONDS = 3600.0  # presigned object-store URLs typically live an hour
 FORM_OVERHEAD = 64 * 1024  # multipart framing allowed on top of the file before the body counts as too large
 OCTET_STREAM = "application/octet-stream"
-_MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+# ASCII only and matched whole: the type is echoed in a Content-Type header, which must stay one clean line.
+_MIME = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
 
 
@@ -148,13 +150,16 @@ def uploads_of(request: Request) -> Uploads:
 
 
 def clean_filename(name: str) -> str:
-    return name.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    # "." and ".." would become dot-segments of the download URL, which clients resolve away before requesting it.
+    return "" if base in (".", "..") else base
 
 
 def media_type(filename: str, declared: str | None, data: bytes = b"") -> str:
     """The declared type unless it says nothing, else the extension's, else the bytes' magic number."""
-    if declared and declared.split(";")[0].strip().lower() != OCTET_STREAM:
-        return declared.split(";")[0].strip()
+    main = (declared or "").split(";")[0].strip()
+    if main.lower() != OCTET_STREAM and _MIME.fullmatch(main):
+        return main
     guessed = mimetypes.guess_type(filename)[0]
     if guessed:
         return guessed
@@ -181,7 +186,7 @@ def _ticket_fields(body: Any) -> tuple[str, int, str | None]:
     elif size < 1:
         problems.append({"path": "size", "message": "must be at least 1 byte"})
     content_type = body.get("content_type")
-    if content_type is not None and (not isinstance(content_type, str) or not _MIME.match(content_type)):
+    if content_type is not None and (not isinstance(content_type, str) or not _MIME.fullmatch(content_type)):
         problems.append({"path": "content_type", "message": "must be a media type such as image/png"})
     if problems:
         listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
@@ -277,7 +282,8 @@ async def download(request: Request) -> Response:
     blob = uploads_of(request).blob(request.path_params["key"])
     if blob is None:
         raise NotFound(f"No uploaded file at {request.url.path}")
-    return Response(blob.data, media_type=blob.mime, headers={"Cache-Control": "public, max-age=604800"})
+    return Response(blob.data, media_type=blob.mime, headers={
+        "Cache-Control": "public, max-age=604800", **download_headers(blob.mime, request.path_params["filename"])})
 
 
 routes: list[BaseRoute] = [

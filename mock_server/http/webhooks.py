@@ -11,7 +11,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import random
 import secrets
@@ -30,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from mock_server.contract.errors import NotFound
 from mock_server.contract.tenants import tenant_id
+from mock_server.http import outbound
 from mock_server.http.journal import Journal
 from mock_server.http.routes import authenticate, envelope
 from mock_server.http.state import state_of
@@ -180,17 +180,12 @@ class WebhookDispatcher:
             return self._lock.wait_for(lambda: self._pending == 0, timeout)
 
     def allowed(self, url: str) -> bool:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
-        if parts.scheme not in ("http", "https") or not host:
-            return False
-        allow = {h.lower().rstrip(".") for h in self.settings.webhook_allow}
-        if "*" in allow or host in allow or host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        """The lookup-free part of the outbound guard; each attempt also runs the resolving check."""
+        return outbound.precheck(url, self.allow) is None
+
+    @property
+    def allow(self) -> tuple[str, ...]:
+        return self.settings.webhook_allow + self.settings.outbound_allow
 
     # --- timers: time-progressed predictions end even when nobody polls -------------------------------
 
@@ -323,9 +318,15 @@ class WebhookDispatcher:
                        "webhook-timestamp": str(timestamp), "webhook-signature": signature}
             status: int | None = None
             error: str | None = None
+            try:  # before each attempt: what a name resolves to may have changed since the last one
+                target = await outbound.check_target(event.url, self.allow)
+            except outbound.OutboundRefused:
+                self._record(event, attempt, None, None, None, None, 0.0, BLOCKED)
+                return False
             started = time.perf_counter()
             try:
-                response = await client.post(event.url, content=event.body, headers=headers)
+                response = await client.post(target.url, content=event.body, headers={**headers, **target.headers},
+                                             extensions=target.extensions)
                 status = response.status_code
             except httpx.TimeoutException:
                 error = f"timeout after {self.settings.webhook_timeout:g} s"

@@ -85,6 +85,10 @@ class ImageInputError(ValueError):
     """An input image (bytes or data URI) that cannot be decoded."""
 
 
+class ImageTooLarge(ImageInputError):
+    """An input image whose header declares more pixels than the server accepts (nothing was decoded)."""
+
+
 # --------------------------------------------------------------------------------------------------
 # request helpers
 
@@ -200,15 +204,26 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
     return match.group("mime").lower(), data
 
 
-def image_size(data: bytes) -> tuple[int, int]:
+def image_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
     """(width, height) of an encoded image as displayed, i.e. after its EXIF orientation.
 
-    Raises :class:`ImageInputError` when Pillow cannot identify the bytes.
+    Only the header is read (``Image.open`` is lazy), so ``max_pixels`` is checked before any pixel is decoded.
+
+    Raises :class:`ImageTooLarge` over ``max_pixels`` (or over Pillow's own decompression-bomb limit), and
+    :class:`ImageInputError` when Pillow cannot identify the bytes.
     """
     try:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageTooLarge(f"input image is {width}x{height} = {width * height} pixels; the limit is "
+                                    f"{max_pixels} pixels")
             orientation = im.getexif().get(_EXIF_ORIENTATION)
+    except ImageTooLarge:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning, when an error
+        limit = f"the limit is {max_pixels} pixels" if max_pixels is not None else "too many pixels"
+        raise ImageTooLarge(f"input image is larger than Pillow will open ({limit})") from exc
     except Exception as exc:  # Pillow raises many types for corrupt input
         raise ImageInputError(f"input image could not be decoded: {exc}") from exc
     if orientation in (5, 6, 7, 8):

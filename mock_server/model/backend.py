@@ -7,6 +7,7 @@ determines (rendered images) and the listeners ``create_app`` composes in.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -17,10 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
-import httpx
 
 from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, NotFound
+from mock_server.http import outbound  # imports nothing of ours: a leaf, like settings
 from mock_server.model import images
 from mock_server.model.clock import Clock
 from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
@@ -29,6 +30,7 @@ from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
 from mock_server.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+FETCH_TIMEOUT = 10.0  # seconds for one --fetch-inputs download
 # Transport flags change how outputs travel, not what they look like.
 _NOT_PIXELS = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 _MAX_DIMENSION = (256, 1536)
@@ -50,9 +52,14 @@ class InputImage:
     size: tuple[int, int]  # measured once here, not on every output download
 
     @classmethod
-    def of(cls, data: bytes, note: str) -> InputImage:
-        """Raises images.ImageInputError when the bytes are not a picture."""
-        return cls(data, note, images.image_size(data))
+    def of(cls, data: bytes, note: str, max_pixels: int | None = None) -> InputImage:
+        """Raises images.ImageInputError when the bytes are not a picture, ImageTooLarge over ``max_pixels``."""
+        return cls(data, note, images.image_size(data, max_pixels))
+
+    @classmethod
+    async def measured(cls, data: bytes, note: str, max_pixels: int) -> InputImage:
+        """:meth:`of` in a worker thread: Pillow parsing a hostile header must not stall the event loop."""
+        return await asyncio.to_thread(cls.of, data, note, max_pixels)
 
 
 @dataclass(frozen=True)
@@ -379,23 +386,23 @@ class Backend:
 
     async def resolve_input(self, value: str, request_host: str) -> tuple[InputImage, Outcome | None]:
         """Turn an ``image`` value into pixels. Returns a failure outcome when an opted-in download fails."""
+        limit = self.settings.max_input_pixels
         try:
             if value.startswith("data:"):
-                data = images.decode_data_uri(value)[1]
-                return await anyio.to_thread.run_sync(InputImage.of, data, "data URI"), None
+                return await InputImage.measured(images.decode_data_uri(value)[1], "data URI", limit), None
             own = await anyio.to_thread.run_sync(self.own_media, value, request_host)
             if own is not None:
-                return await anyio.to_thread.run_sync(
-                    InputImage.of, own, f"served by this mock ({urlsplit(value).path})"), None
+                return await InputImage.measured(own, f"served by this mock ({urlsplit(value).path})", limit), None
         except images.ImageInputError as exc:
             raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
         if self.settings.fetch_inputs:
-            try:
-                async with httpx.AsyncClient(timeout=10.0, follow_redirects=True) as client:
-                    response = await client.get(value)
-                response.raise_for_status()
-                return await anyio.to_thread.run_sync(InputImage.of, response.content, f"downloaded from {value}"), None
-            except (httpx.HTTPError, images.ImageInputError) as exc:
+            try:  # loopback or --outbound-allow hosts only, no redirects, at most fetch_max_bytes
+                data = await outbound.fetch(value, allow=self.settings.outbound_allow,
+                                            max_bytes=self.settings.fetch_max_bytes, timeout=FETCH_TIMEOUT)
+                return await InputImage.measured(data, f"downloaded from {value}", limit), None
+            except images.ImageTooLarge as exc:  # a client error whatever the source: 400 at submit
+                raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
+            except (outbound.OutboundRefused, outbound.OutboundError, images.ImageInputError) as exc:
                 failure = Outcome(status="failed", code=1402,
                                   error=f"Failed to download image from the provided URL: {exc}")
                 return InputImage.of(images.stand_in(value), f"download failed: {value}"), failure

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
+from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import ApiError
+from mock_server.contract.jsonbody import parse_json
 from mock_server.http.control import OPERATIONS, PREFIX, Controller
 
 
@@ -31,12 +34,16 @@ class FakeWaveSpeed:
     # --- plumbing -------------------------------------------------------------------------------------
 
     def call(self, name: str, **kwargs: Any) -> Any:
+        op = next(o for o in OPERATIONS if o.name == name)
         if self._controller is not None:
+            in_path = {k: kwargs.pop(k) for k in list(kwargs) if "{" + k + "}" in op.path}
             try:
-                return getattr(self._controller, name)(**kwargs)
+                if op.method in ("POST", "PUT"):
+                    # The JSON the HTTP door would receive, judged by the same parser and schema.
+                    kwargs = check_control(name, parse_json(json.dumps(kwargs).encode(), what="control body"))
+                return getattr(self._controller, name)(**kwargs, **in_path)
             except ApiError as exc:
                 raise ControlError(exc.message) from None
-        op = next(o for o in OPERATIONS if o.name == name)
         path = PREFIX + op.path.format(**{k: kwargs.pop(k) for k in list(kwargs) if "{" + k + "}" in op.path})
         client = self._http or httpx.Client(timeout=30)
         try:
@@ -74,8 +81,11 @@ class FakeWaveSpeed:
     def enqueue(self, *, model: str | None = None, prompt_contains: str | None = None, times: int | None = 1,
                 all_tenants: bool = False, **outcome: Any) -> dict[str, Any]:
         """Queue an outcome (``status``, ``code``, ``error``, ``nsfw``, ``outputs``, ``stuck``, ``sync_timeout``,
-        ``latency``) for the next ``times`` matching predictions of this tenant."""
-        result: dict[str, Any] = self.call("enqueue", outcome=outcome, model=model, prompt_contains=prompt_contains,
+        ``latency``) for the next ``times`` matching predictions of this tenant. The fields may also come nested,
+        ``enqueue(outcome={"status": "failed"}, ...)``: the same two forms as ``POST /_mock/outcomes``."""
+        # Sent flat (the outcome fields beside the rule) unless the caller passed outcome={...}: the server takes
+        # both forms and normalises them alike.
+        result: dict[str, Any] = self.call("enqueue", **outcome, model=model, prompt_contains=prompt_contains,
                                            tenant=None if all_tenants else self.api_key, times=times)
         return result
 
