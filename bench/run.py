@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import importlib.metadata
 import importlib.util
 import io
@@ -30,6 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,14 +56,15 @@ class Plan:
     """How long and how much: the full run and the --quick smoke run differ only here."""
 
     duration: int  # seconds per wrk measurement
+    rounds: int  # measurements per cell, spread over the run; the cell reports the median round
     warmup: int  # seconds of load on each server before its first measurement
     jit_warmup: int  # WireMock: at least this many seconds of load before measuring (at most 6x), for the JIT
     poll_ids: int  # pre-submitted ids the poll scenario cycles through
     fill: int  # predictions submitted before reading the server's RSS
 
 
-FULL = Plan(duration=5, warmup=2, jit_warmup=6, poll_ids=1000, fill=100_000)
-QUICK = Plan(duration=1, warmup=1, jit_warmup=2, poll_ids=100, fill=5_000)
+FULL = Plan(duration=2, rounds=3, warmup=2, jit_warmup=6, poll_ids=1000, fill=100_000)
+QUICK = Plan(duration=1, rounds=1, warmup=1, jit_warmup=2, poll_ids=100, fill=5_000)
 
 
 def log(message: str) -> None:
@@ -265,6 +268,7 @@ class Load:
     errors: dict[str, int]
     cycles: int
     bytes: int
+    rounds_rps: list[float] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
@@ -275,7 +279,8 @@ class Load:
                                "rps": round(self.rps, 1), "p50_ms": self.p50_ms, "p90_ms": self.p90_ms,
                                "p99_ms": self.p99_ms, "max_ms": self.max_ms, "requests": self.requests,
                                "seconds": round(self.seconds, 2), "errors": self.errors,
-                               "bytes_per_response": round(self.bytes / self.requests) if self.requests else 0}
+                               "bytes_per_response": round(self.bytes / self.requests) if self.requests else 0,
+                               "rounds_rps": self.rounds_rps}
         if self.scenario == "cycle":
             row["cycles_per_s"] = round(self.cycles / self.seconds, 1) if self.seconds else 0.0
         return row
@@ -348,6 +353,16 @@ class Scenario:
     args: list[str]
 
 
+@dataclass
+class Server:
+    """A started target and the scenarios to measure on it."""
+
+    target: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    scenarios: list[Scenario]
+
+
 class Bench:
     def __init__(self, plan: Plan, quick: bool) -> None:
         self.plan = plan
@@ -371,13 +386,6 @@ class Bench:
     def skip(self, target: str, reason: str) -> None:
         log(f"  {target}: skipped: {reason}")
         self.skipped.append({"target": target, "reason": f"skipped: {reason}"})
-
-    def sweep(self, target: str, url: str, scenarios: list[Scenario]) -> None:
-        for scenario in scenarios:
-            script = self.wrk.script(*scenario.parts)
-            for connections in CONCURRENCY:
-                self.loads.append(self.wrk.measure(target, scenario.name, url, script, scenario.args, connections,
-                                                   self.plan.duration))
 
     def warm(self, url: str, scenario: Scenario, seconds: int) -> None:
         self.wrk.run(url, self.wrk.script(*scenario.parts), scenario.args, connections=16, seconds=seconds)
@@ -404,42 +412,37 @@ class Bench:
                 "--latency-scale", "0", "--log-level", "warning", *extra]
         return self.procs.start(name, argv)
 
-    # --- targets --------------------------------------------------------------------------------------------
+    # --- targets: each starts its server and returns what to measure on it (None: skipped) -------------------
 
-    def bare(self) -> None:
+    def bare(self) -> Server:
         log("ceiling: bare Starlette endpoint")
         port = free_port()
         proc = self.procs.start("bare", [sys.executable, str(BENCH / "bare_app.py"), str(port)])
         url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(proc, url + "/ping", 60)
-            body = self.file("bare-body.json", json.dumps(SUBMIT_BODY).encode())
-            get = Scenario("get", ("static",), ["GET", "/ping", KEY])
-            post = Scenario("post", ("static",), ["POST", "/ping", KEY, "application/json", body])
-            self.warm(url, get, self.plan.warmup)
-            self.sweep("bare", url, [get, post])
-        finally:
-            self.procs.stop(proc)
+        wait_http(proc, url + "/ping", 60)
+        body = self.file("bare-body.json", json.dumps(SUBMIT_BODY).encode())
+        get = Scenario("get", ("static",), ["GET", "/ping", KEY])
+        post = Scenario("post", ("static",), ["POST", "/ping", KEY, "application/json", body])
+        self.warm(url, get, self.plan.warmup)
+        return Server("bare", url, proc, [get, post])
 
-    def ours(self, target: str, extra: list[str], *, redis: bool = False) -> None:
+    def ours(self, target: str, extra: list[str], *, redis: bool = False) -> Server | None:
         log(f"ours: {target}")
         port = free_port()
         proc = self.serve(target, extra, port)
         url = f"http://127.0.0.1:{port}"
         try:
-            try:
-                wait_http(proc, url + "/api/v3/balance", 60, {"Authorization": f"Bearer {KEY}"})
-            except RuntimeError as exc:
-                if proc.poll() is None:
-                    raise
-                self.skip(target, Processes.error_line(target) if redis else str(exc))
-                return
-            self.sweep(target, url, self.our_scenarios(url))
-        finally:
-            self.procs.stop(proc)
+            wait_http(proc, url + "/api/v3/balance", 60, {"Authorization": f"Bearer {KEY}"})
+        except RuntimeError as exc:
+            if proc.poll() is None:
+                raise
+            self.skip(target, Processes.error_line(target) if redis else str(exc))
+            return None
+        return Server(target, url, proc, self.our_scenarios(target, url))
 
-    def our_scenarios(self, url: str) -> list[Scenario]:
+    def our_scenarios(self, target: str, url: str) -> list[Scenario]:
         import httpx
+        from PIL import Image
 
         submit_body = self.file("submit.json", json.dumps(SUBMIT_BODY).encode())
         sync_body = self.file("sync.json", json.dumps({**SUBMIT_BODY, "enable_sync_mode": True}).encode())
@@ -462,14 +465,13 @@ class Bench:
             output = httpx.URL(finished["outputs"][0])
             image = client.get(output.path)  # renders it: the download scenario measures the cached file
             image.raise_for_status()
-        from PIL import Image
-
         width, height = Image.open(io.BytesIO(image.content)).size
-        self.notes.append(f"download: one {width}x{height} {output.path.rsplit('.', 1)[-1]} output "
-                          f"({len(image.content):,} bytes), rendered by a first GET before measuring, so cached")
-        self.notes.append(f"poll: {len(ids)} ids in turn; one step per poll, so after two rounds they read "
-                          "completed")
-        id_file = self.file("ids.txt", "\n".join(ids).encode())
+        if target == "ours-memory":
+            self.notes.append(f"download: one {width}x{height} {output.path.rsplit('.', 1)[-1]} output "
+                              f"({len(image.content):,} bytes), rendered by a first GET before measuring, so cached")
+            self.notes.append(f"poll: {len(ids)} ids in turn; one step per poll, so after two passes they read "
+                              "completed")
+        id_file = self.file(f"ids-{target}.txt", "\n".join(ids).encode())
         scenarios = [
             Scenario("submit", ("static",), ["POST", SUBMIT_PATH, KEY, "application/json", submit_body]),
             Scenario("poll", ("ids",), [id_file, KEY]),
@@ -481,53 +483,59 @@ class Bench:
         self.warm(url, scenarios[0], self.plan.warmup)
         return scenarios
 
-    def redis(self) -> None:
+    def redis(self) -> Server | None:
         target = "ours-redis-2w"
         why = ensure_apt("redis-server", "redis-server")
         if why:
             self.skip(target, why)
-            return
+            return None
         port = free_port()
         server = self.procs.start("redis-server", ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                                                    "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-        try:
-            deadline = time.monotonic() + 30
-            while not port_open(port):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    self.skip(target, f"redis-server did not start: {Processes.error_line('redis-server')}")
-                    return
-                time.sleep(0.05)  # start-up poll with a deadline
-            self.ours(target, ["--store", f"redis://127.0.0.1:{port}/0", "--workers", "2"], redis=True)
-        finally:
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                self.skip(target, f"redis-server did not start: {Processes.error_line('redis-server')}")
+                return None
+            time.sleep(0.05)  # start-up poll with a deadline
+        found = self.ours(target, ["--store", f"redis://127.0.0.1:{port}/0", "--workers", "2"], redis=True)
+        if found is None:
             self.procs.stop(server)
+        else:
+            self.notes.append(f"{target}: download rendered once per worker, the first GET on the other worker "
+                              "renders it again")
+        return found
 
-    def prism(self) -> None:
+    def prism(self) -> Server | None:
         target = "prism"
         why = ensure_npm()
         if why:
             self.skip(target, why)
-            return
+            return None
         log("peer: Prism (mocking schemas/openapi.json)")
         port = free_port()
         binary = CACHE / "npm/node_modules/.bin/prism"
         # -v error: Prism logs every request at info, which would measure its logger
         proc = self.procs.start(target, [str(binary), "mock", str(ROOT / "schemas/openapi.json"), "-h", "127.0.0.1",
                                          "-p", str(port), "-v", "error"])
-        self.peer(target, proc, port, warmup=self.plan.warmup)
+        return self.peer(target, proc, port, warmup=self.plan.warmup)
 
-    def wiremock(self) -> None:
+    def wiremock(self) -> Server | None:
         target = "wiremock"
         why = ensure_npm()
         if why:
             self.skip(target, why)
-            return
+            return None
         if not shutil.which("java"):
             self.skip(target, "java is not installed")
-            return
+            return None
         jars = sorted((CACHE / "npm/node_modules/wiremock/build").glob("wiremock-standalone-*.jar"))
         if not jars:
             self.skip(target, "no wiremock-standalone jar in the npm package")
-            return
+            return None
+        if "submit" not in self.bodies or "result" not in self.bodies:
+            self.skip(target, "no captured answers of ours to stub (the memory-store server did not run)")
+            return None
         log("peer: WireMock (static stubs of our own submit and result answers)")
         root = self.work / "wiremock"
         (root / "mappings").mkdir(parents=True, exist_ok=True)
@@ -545,34 +553,33 @@ class Bench:
         proc = self.procs.start(target, ["java", "-jar", str(jars[-1]), "--port", str(port), "--bind-address",
                                          "127.0.0.1", "--root-dir", str(root), "--no-request-journal",
                                          "--disable-request-logging", "--disable-banner"])
-        self.peer(target, proc, port, warmup=self.plan.jit_warmup, jit=True)
+        return self.peer(target, proc, port, warmup=self.plan.jit_warmup, jit=True)
 
     def peer(self, target: str, proc: subprocess.Popen[bytes], port: int, *, warmup: int, jit: bool = False,
-             ) -> None:
+             ) -> Server | None:
         url = f"http://127.0.0.1:{port}"
         try:
-            try:
-                wait_http(proc, url + "/", 120)
-            except RuntimeError as exc:
-                self.skip(target, f"{exc}: {Processes.error_line(target)}")
-                return
-            submit_body = self.file("submit.json", json.dumps(SUBMIT_BODY).encode())
-            id_file = self.work / "ids.txt"
-            if not id_file.exists():
-                id_file.write_text("0" * 32)
-            scenarios = [
-                Scenario("submit", ("static",), ["POST", SUBMIT_PATH, KEY, "application/json", submit_body]),
-                Scenario("poll", ("ids",), [str(id_file), KEY]),
-            ]
-            for scenario in scenarios:
-                if jit:
-                    spent = self.warm_until_steady(url, scenario, warmup, 6 * warmup)
-                    self.notes.append(f"{target} {scenario.name}: {spent:.0f} s of JIT warm-up")
-                else:
-                    self.warm(url, scenario, warmup)
-            self.sweep(target, url, scenarios)
-        finally:
+            wait_http(proc, url + "/", 120)
+        except RuntimeError as exc:
+            self.skip(target, f"{exc}: {Processes.error_line(target)}")
             self.procs.stop(proc)
+            return None
+        submit_body = self.file("submit.json", json.dumps(SUBMIT_BODY).encode())
+        ids = self.work / "ids-ours-memory.txt"
+        id_file = ids if ids.exists() else Path(self.file("ids-peer.txt", b"0" * 32))
+        scenarios = [
+            Scenario("submit", ("static",), ["POST", SUBMIT_PATH, KEY, "application/json", submit_body]),
+            Scenario("poll", ("ids",), [str(id_file), KEY]),
+        ]
+        if target == "prism":
+            self.notes.append(f"prism: {prism_violations(url)}")
+        for scenario in scenarios:
+            if jit:
+                spent = self.warm_until_steady(url, scenario, warmup, 6 * warmup)
+                self.notes.append(f"{target} {scenario.name}: {spent:.0f} s of JIT warm-up")
+            else:
+                self.warm(url, scenario, warmup)
+        return Server(target, url, proc, scenarios)
 
     # --- in-process and memory ------------------------------------------------------------------------------
 
@@ -628,11 +635,29 @@ class Bench:
         log("fixture start times")
         fixtures = [self.inproc("fixture", kind) for kind in ("inprocess", "live")]
         try:
-            self.bare()
-            self.ours("ours-memory", [])
-            self.redis()
-            self.prism()
-            self.wiremock()
+            servers = [self.bare()]
+            starts: list[Callable[[], Server | None]] = [functools.partial(self.ours, "ours-memory", []), self.redis,
+                                                         self.prism, self.wiremock]
+            for start in starts:
+                server = start()
+                if server is not None:
+                    servers.append(server)
+            # Every cell is measured `rounds` times, each round going through every concurrency, target and
+            # scenario: the two sides of a ratio are measured close together, and a burst of load from other jobs
+            # on the machine lands in one round of a cell, which the median round then leaves out.
+            measured: dict[tuple[str, str, int], list[Load]] = {}
+            for round_number in range(1, self.plan.rounds + 1):
+                for connections in CONCURRENCY:
+                    log(f"round {round_number}/{self.plan.rounds}, concurrency {connections}")
+                    for server in servers:
+                        for scenario in server.scenarios:
+                            load = self.wrk.measure(server.target, scenario.name, server.url,
+                                                    self.wrk.script(*scenario.parts), scenario.args, connections,
+                                                    self.plan.duration)
+                            measured.setdefault((server.target, scenario.name, connections), []).append(load)
+            self.loads = [median_round(rounds) for rounds in measured.values()]
+            for server in servers:
+                self.procs.stop(server.proc)
             memory = self.memory()
         finally:
             self.procs.stop_all()
@@ -640,7 +665,8 @@ class Bench:
         return {
             "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": "python bench/run.py" + (" --quick" if self.quick else ""),
-            "plan": {"duration_s": self.plan.duration, "concurrency": list(CONCURRENCY), "wrk_threads": 2,
+            "plan": {"duration_s": self.plan.duration, "rounds": self.plan.rounds,
+                     "concurrency": list(CONCURRENCY), "wrk_threads": 2,
                      "warmup_s": self.plan.warmup, "wiremock_jit_warmup_s": self.plan.jit_warmup,
                      "poll_ids": self.plan.poll_ids, "fill": self.plan.fill},
             "machine": info,
@@ -653,6 +679,32 @@ class Bench:
             "notes": self.notes,
             "elapsed_s": round(time.monotonic() - started, 1),
         }
+
+
+def prism_violations(url: str) -> str:
+    """What Prism says about its own answer to our submit (its sl-violations header)."""
+    request = urllib.request.Request(url + SUBMIT_PATH, data=json.dumps(SUBMIT_BODY).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            status, header = answer.status, answer.headers.get("sl-violations")
+    except urllib.error.HTTPError as exc:
+        status, header = exc.code, exc.headers.get("sl-violations")
+    except (urllib.error.URLError, OSError) as exc:
+        return f"submit probe failed: {exc}"
+    found = json.loads(header) if header else []
+    codes = sorted({str(v.get("code")) for v in found if isinstance(v, dict)})
+    return (f"answers submit with HTTP {status}, a static example from the OpenAPI document; its sl-violations "
+            f"header lists {len(found)} schema violation(s) of that answer" + (f" ({', '.join(codes)})" if codes
+                                                                               else ""))
+
+
+def median_round(rounds: list[Load]) -> Load:
+    """The round with the median requests/s (its latencies with it), remembering every round's requests/s."""
+    ordered = sorted(rounds, key=lambda load: load.rps)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    chosen.rounds_rps = [round(load.rps, 1) for load in rounds]
+    return chosen
 
 
 def port_open(port: int) -> bool:
@@ -712,13 +764,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{result['command']}` on {result['generated']}: {m['nproc']} x {m['cpu']}, {m['memory_gib']} GiB, "
         f"Python {m['python']}, uvicorn {m['uvicorn']} ({m['uvicorn_loop']} + {m['uvicorn_http']}), "
         f"starlette {m['starlette']}, {m['wrk']}, load average {m['loadavg_start']:.2f} at the start and "
-        f"{m['loadavg_end']:.2f} at the end. Each cell: wrk -t2 (-t1 at c=1) -d{plan['duration_s']}s --latency, "
-        "all on 127.0.0.1, load generator and server sharing the same cores.",
+        f"{m['loadavg_end']:.2f} at the end. Each cell: the median of {plan['rounds']} round(s) of wrk -t2 (-t1 at "
+        f"c=1) -d{plan['duration_s']}s --latency, spread over the run; all on 127.0.0.1, load generator and "
+        "servers sharing the same cores; bytes/response includes the headers.",
         "",
         "## HTTP: requests/s and p50 / p99 latency (ms)",
         "",
-        "| target | scenario | bytes | " + " | ".join(f"c={c} req/s | c={c} p50 / p99" for c in plan["concurrency"])
-        + " |",
+        "| target | scenario | bytes/response | "
+        + " | ".join(f"c={c} req/s | c={c} p50 / p99" for c in plan["concurrency"]) + " |",
         "|---|---|---:|" + "---:|---:|" * len(plan["concurrency"]),
     ]
     rows: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
