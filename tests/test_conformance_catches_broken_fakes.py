@@ -332,7 +332,7 @@ def test_help_documents_the_options(capsys: pytest.CaptureFixture[str]) -> None:
 
     text = capsys.readouterr().out
     assert exited.value.code == 0
-    for option in ("--target", "--budget", "--dry-run", "--report", "--junitxml", "--max-examples", "-k",
+    for option in ("--target", "--budget", "--dry-run", "--report", "--junitxml", "--profile", "--max-examples", "-k",
                    "WAVESPEED_API_KEY", "exit status"):
         assert option in text
 

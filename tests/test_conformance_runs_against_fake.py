@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-MAX_EXAMPLES = "8"  # per property; the shipped default (60) is for `wavespeed-mock conformance` itself
+import pytest
+
+MAX_EXAMPLES = "8"  # per property; the shipped profiles (15 by default, 50 thorough) are for the command itself
 RUN_TIMEOUT = 600
 
 
@@ -31,3 +33,19 @@ def test_every_property_holds_against_the_fake(tmp_path: Path) -> None:
     assert report["counts"]["passed"] >= 60 and report["counts"]["failed"] == 0
     assert report["budget"]["limit"] is None and report["budget"]["spent"] > 0
     assert junit_path.read_text().count("<testcase") == sum(report["counts"][k] for k in ("passed", "skipped"))
+
+
+@pytest.mark.parametrize(("option", "profile"), [((), "fake"), (("--profile", "thorough"), "thorough")])
+def test_the_profile_is_the_fast_one_by_default_and_thorough_on_request(tmp_path: Path, option: tuple[str, ...],
+                                                                       profile: str) -> None:
+    report_path = tmp_path / "drift.json"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mock_server.cli", "conformance", *option, "-k", "unknown_key_is_refused",
+         "--report", str(report_path), "--hypothesis-seed=0"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )
+
+    report = json.loads(report_path.read_text())
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert report["profile"] == profile and report["counts"]["passed"] == 1

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from mock_server.resources import data_dir
 
 API_KEY_ENV = "WAVESPEED_API_KEY"
+PROFILES = ("fake", "thorough", "paid")  # registered by conformance/conftest.py
 NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 
 DESCRIPTION = """\
@@ -25,7 +26,8 @@ the cheapest parameters (one image, smallest size)."""
 
 EPILOG = f"""\
 targets:
-  --target fake      (default) start the fake on a loopback port (progression "polls": nothing sleeps)
+  --target fake      (default) start the fake on a loopback port (progression "polls": nothing sleeps);
+                     about a minute; --profile thorough for the deeper (~5 minute) scheduled run
   --target URL       e.g. https://api.wavespeed.ai; the API key comes from ${API_KEY_ENV}. Every accepted
                      submit counts against --budget (default 3); once spent, tests that would submit are
                      skipped. Try --dry-run first: it prints each request and the estimated cost.
@@ -55,8 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print what would be sent (method, path, body) and the estimated cost; send nothing")
     parser.add_argument("--report", metavar="PATH", help="write the JSON drift report to PATH")
     parser.add_argument("--junitxml", metavar="PATH", help="write JUnit XML for CI to PATH")
+    parser.add_argument("--profile", choices=PROFILES, metavar="|".join(PROFILES),
+                        help="hypothesis profile: fake (default on the fake: 15 examples per property, about a "
+                             "minute), thorough (50 per property, for scheduled runs), paid (default on a URL: 3)")
     parser.add_argument("--max-examples", type=int, metavar="N",
-                        help="hypothesis examples per property (default: 50 on the fake, 3 on a URL)")
+                        help="hypothesis examples per property, overriding the profile's")
     parser.add_argument("-k", dest="keyword", metavar="EXPRESSION",
                         help="only properties matching the pytest -k expression (e.g. 'invalid or auth')")
     parser.add_argument("--poll-interval", type=float, metavar="SECONDS",
@@ -78,6 +83,8 @@ def pytest_arguments(args: argparse.Namespace, extra: Sequence[str]) -> list[str
         argv += ["--report", args.report]
     if args.junitxml:
         argv.append(f"--junitxml={args.junitxml}")
+    if args.profile is not None:
+        argv.append(f"--hypothesis-profile={args.profile}")
     if args.max_examples is not None:
         argv += ["--max-examples", str(args.max_examples)]
     if args.keyword:

@@ -3,32 +3,37 @@
 Loaded through the ``pytest11`` entry point. Fixtures: ``wavespeed_server`` (session, uvicorn on loopback),
 ``wavespeed`` (a tenant handle on it), ``wavespeed_asgi`` (in-process, no socket), ``wavespeed_env`` (the
 environment and the SDK's module config point at the fake), ``wavespeed_examples``. Marker: ``wavespeed(...)``.
+
+pytest loads this module in every session of a project that merely has the package installed, so at import it
+needs only pytest, the standard library and ``mock_server.settings`` (itself stdlib-only): the app, starlette,
+jsonschema, Pillow and httpx load inside the fixtures, when a test asks for the fake.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import secrets
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mock_server.http.app import create_app
-from mock_server.http.control import Controller
-from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.settings import PROGRESSIONS, Settings
-from mock_server.testing import fixtures_data
-from mock_server.testing.assertions import TenantHandle
-from mock_server.testing.inprocess import ASGIFake, InProcessServer
+
+if TYPE_CHECKING:
+    from mock_server.http.control import Controller
+    from mock_server.http.server import RunningServer
+    from mock_server.testing.assertions import TenantHandle
+    from mock_server.testing.inprocess import ASGIFake
 
 FIXTURES = ("wavespeed", "wavespeed_asgi", "wavespeed_env")
-AUDIT_OPTIONS = tuple(p for p in inspect.signature(TenantHandle.audit_polling).parameters if p != "self")
+# Spelled out rather than read from TenantHandle's signatures, which would import the whole kit at start-up;
+# tests/test_plugin_import.py keeps them equal to TenantHandle.audit_polling's and TenantHandle.configure's.
+AUDIT_OPTIONS = ("prediction_id", "min_interval", "stop_at_terminal", "duplicate_submits", "retry_after", "tolerance")
 # The marker takes exactly TenantHandle.configure's options, plus the teardown audit.
-MARKER_OPTIONS = (*(p for p in inspect.signature(TenantHandle.configure).parameters if p != "self"), "audit")
+MARKER_OPTIONS = ("progression", "poll_every", "latency", "seed", "outcomes", "faults", "webhooks", "audit")
 # (ini name, type, default, help); each is also a --wavespeed-... flag, which wins over the ini value.
 OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_progression", str, "polls", f"how predictions advance: {', '.join(PROGRESSIONS)}"),
@@ -76,6 +81,8 @@ def _audit_options(config: pytest.Config, options: dict[str, Any]) -> dict[str, 
 
 @contextmanager
 def _tenant(request: pytest.FixtureRequest, base_url: str, controller: Controller) -> Iterator[TenantHandle]:
+    from mock_server.testing.assertions import TenantHandle
+
     handle = TenantHandle(base_url, f"ws-test-{secrets.token_hex(12)}", controller=controller)
     options = _marker_options(request.node)
     audit = _audit_options(request.config, options)
@@ -169,6 +176,9 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def wavespeed_server(pytestconfig: pytest.Config) -> Iterator[RunningServer]:
     """The session's fake WaveSpeedAI server: uvicorn on a free loopback port (one per xdist worker)."""
+    from mock_server.http.app import create_app
+    from mock_server.http.server import run_in_thread
+
     running = run_in_thread(create_app(pytestconfig.stash[SETTINGS]))
     yield running
     running.stop()
@@ -186,6 +196,9 @@ def wavespeed(request: pytest.FixtureRequest, wavespeed_server: RunningServer) -
 def wavespeed_asgi(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[ASGIFake]:
     """A fresh in-process fake (no socket): ``transport`` / ``sync_transport`` for httpx, ``client()``,
     ``async_client()``, ``base_url`` and the tenant ``handle``. Its lifespan runs until teardown."""
+    from mock_server.http.app import create_app
+    from mock_server.testing.inprocess import ASGIFake, InProcessServer
+
     app = create_app(pytestconfig.stash[SETTINGS])
     server = InProcessServer(app)
     try:
@@ -215,4 +228,6 @@ def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> T
 @pytest.fixture
 def wavespeed_examples() -> dict[str, dict[str, Any]]:
     """A valid example request body per model (fresh copies), from the shipped ``fixtures/examples``."""
+    from mock_server.testing import fixtures_data
+
     return fixtures_data.examples()

@@ -1,0 +1,98 @@
+"""In-process measurements for bench/run.py, each in a fresh interpreter so imports and caches start cold.
+
+    python bench/inproc.py render [--quick]      placeholder render time per size and format, first vs cached
+    python bench/inproc.py fixture KIND          start and stop of a test fixture (KIND: inprocess | live)
+
+Each prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+SIZES = (512, 1024, 1536)
+FORMATS = ("jpeg", "png", "webp")
+WARM_STARTS = 5
+
+
+def render_times(quick: bool) -> dict[str, Any]:
+    from mock_server.model.images import ImageCache, ImageSpec, render
+
+    firsts, cached_calls = (1, 50) if quick else (3, 500)
+    # Fonts and codecs load on the very first render: not what "first render of a spec" should measure.
+    render(ImageSpec(model="warm-up", prompt="", seed=0, index=0, width=64, height=64, fmt="png", params_digest=""))
+    rows = []
+    for side in SIZES:
+        for fmt in FORMATS:
+            specs = [ImageSpec(model="wavespeed-ai/flux-kontext-pro/text-to-image", prompt="a lighthouse at dusk",
+                               seed=seed, index=0, width=side, height=side, fmt=fmt, params_digest="bench")
+                     for seed in range(firsts)]
+            first = []
+            size = 0
+            for spec in specs:  # distinct seeds: every one is a first render
+                start = time.perf_counter()
+                size = len(render(spec))
+                first.append(time.perf_counter() - start)
+            cache = ImageCache(max_bytes=256 * 1024 * 1024)
+            cache.get_or_render(specs[0])
+            cached = []
+            for _ in range(cached_calls):
+                start = time.perf_counter()
+                cache.get_or_render(specs[0])
+                cached.append(time.perf_counter() - start)
+            rows.append({"size": f"{side}x{side}", "format": fmt, "bytes": size, "renders": len(first),
+                         "first_ms": round(statistics.median(first) * 1000, 2),
+                         "cached_us": round(statistics.median(cached) * 1e6, 2)})
+    return {"renders": rows}
+
+
+def fixture_times(kind: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    from mock_server.http.app import create_app
+    from mock_server.settings import Settings
+
+    settings = Settings(port=0, log_level="warning", progression="polls")
+
+    def start_stop() -> tuple[float, float, float]:
+        """(began, ready, stopped) as perf_counter readings."""
+        began = time.perf_counter()
+        if kind == "inprocess":
+            from mock_server.testing.inprocess import InProcessServer
+
+            server = InProcessServer(create_app(settings))
+            ready = time.perf_counter()
+            server.close()
+        else:
+            from mock_server.http.server import run_in_thread
+
+            running = run_in_thread(create_app(settings))
+            ready = time.perf_counter()
+            running.stop()
+        return began, ready, time.perf_counter()
+
+    # Cold: a test session's first use, imports included (this interpreter imported nothing of ours before).
+    _, cold_ready, _ = start_stop()
+    warm = [start_stop() for _ in range(WARM_STARTS)]
+    return {"fixture": kind, "cold_start_ms": round((cold_ready - started) * 1000, 1),
+            "warm_start_ms": round(statistics.median(r - b for b, r, _ in warm) * 1000, 1),
+            "warm_stop_ms": round(statistics.median(s - r for _, r, s in warm) * 1000, 1)}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["render"]:
+        result = render_times("--quick" in argv)
+    elif argv[:1] == ["fixture"] and argv[1:2] in (["inprocess"], ["live"]):
+        result = fixture_times(argv[1])
+    else:
+        sys.stderr.write(__doc__ or "")
+        return 2
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
