@@ -26,6 +26,8 @@ from mock_server.testing.assertions import TenantHandle
 from mock_server.testing.inprocess import ASGIFake, InProcessServer
 
 FIXTURES = ("wavespeed", "wavespeed_asgi", "wavespeed_env")
+# A client polling faster than this is almost certainly in a loop without a sleep; 0 turns the check off.
+DEFAULT_MIN_POLL_INTERVAL = 0.05
 AUDIT_OPTIONS = tuple(p for p in inspect.signature(TenantHandle.audit_polling).parameters if p != "self")
 # The marker takes exactly TenantHandle.configure's options, plus the teardown audit.
 MARKER_OPTIONS = (*(p for p in inspect.signature(TenantHandle.configure).parameters if p != "self"), "audit")
@@ -35,7 +37,8 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_poll_every", int, 1, "with progression polls: polls per lifecycle step"),
     ("wavespeed_latency_scale", float, 1.0, "with progression time: multiply each model's latency (0 = instant)"),
     ("wavespeed_audit", bool, False, "audit each tenant's polling at teardown (only of tests that passed)"),
-    ("wavespeed_min_poll_interval", float, 0.0, "seconds the teardown audit requires between two polls"),
+    ("wavespeed_min_poll_interval", float, DEFAULT_MIN_POLL_INTERVAL,
+     "seconds the teardown audit requires between two polls of a prediction (0: no minimum)"),
     ("wavespeed_schemas", str, "", "directory of extra endpoint schemas (`wavespeed-mock schemas add`) to serve too"),
 )
 SETTINGS = pytest.StashKey[Settings]()
@@ -131,6 +134,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                           schemas=_schemas_dir(config, values["schemas"])).validated()
     except ValueError as exc:
         raise pytest.UsageError(f"wavespeed options: {exc}") from None
+    if values["min_poll_interval"] < 0:
+        raise pytest.UsageError(f"wavespeed_min_poll_interval = {values['min_poll_interval']!r} must not be negative "
+                                "(0 turns the check off)")
     config.stash[AUDIT] = (values["audit"], {"min_interval": values["min_poll_interval"] or None})
 
 
