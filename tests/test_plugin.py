@@ -7,6 +7,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from mock_server.http.server import RunningServer
 from mock_server.model.rules import ModelBehaviour, Rules
 from mock_server.model.store import MemoryStore
 from mock_server.resources import data_dir
-from mock_server.testing import fixtures_data
+from mock_server.testing import fixtures_data, pytest_plugin
 from mock_server.testing.assertions import PollingAuditError, SubmissionMismatch, TenantHandle
 from mock_server.testing.inprocess import ASGIFake
 from tests.conftest import DEV, T2I
@@ -539,6 +540,25 @@ def test_the_teardown_audit_catches_a_tight_polling_loop_by_default(pytester: py
         "*ERROR*test_polls_in_a_tight_loop*",
     ])
     result.stdout.no_fnmatch_line("*ERROR at teardown of test_sleeps_between_polls*")
+
+
+def test_a_teardown_audit_failure_shows_its_message_first_and_no_plugin_source(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TIGHT_AND_PATIENT)
+
+    result = pytester.runpytest(*STRICT)
+
+    result.assert_outcomes(passed=2, errors=1)
+    output = result.stdout.lines
+    header = next(i for i, line in enumerate(output) if "ERROR at teardown of test_polls_in_a_tight_loop" in line)
+    assert output[header + 1].startswith("wavespeed teardown audit: polling audit found 1 violation(s):")
+    assert re.match(r"  - prediction \w+: \d poll interval\(s\) shorter than the required 0\.05 s: ",
+                    output[header + 2])
+    assert output[header + 3].startswith("(min_interval 0.05 s: change it with @pytest.mark.wavespeed(audit=")
+    plugin_source = {line.strip() for line in Path(pytest_plugin.__file__).read_text(encoding="utf-8").splitlines()
+                     if len(line.strip()) > 12 and not line.strip().startswith(("#", '"""'))}
+    shown = [line for line in output if line.strip() in plugin_source or line.startswith(("E ", ">"))]
+    assert shown == []
+    assert "pytest_plugin.py" not in result.stdout.str() and "another exception occurred" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(("ini", "flags", "errors"), [

@@ -22,7 +22,7 @@ from mock_server.http.control import Controller
 from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.settings import PROGRESSIONS, Settings
 from mock_server.testing import fixtures_data
-from mock_server.testing.assertions import TenantHandle
+from mock_server.testing.assertions import PollingAuditError, TenantHandle
 from mock_server.testing.inprocess import ASGIFake, InProcessServer
 
 FIXTURES = ("wavespeed", "wavespeed_asgi", "wavespeed_env")
@@ -89,11 +89,27 @@ def _tenant(request: pytest.FixtureRequest, base_url: str, controller: Controlle
             pytest.fail(f"@pytest.mark.wavespeed option {exc}", pytrace=False)
         yield handle
         if audit is not None and request.node.stash.get(CALL_PASSED, False):
-            handle.audit_polling(**audit)
+            _teardown_audit(handle, audit)
     finally:
         handle.reset()
         if "seed" in options:
             handle.seed(None)
+
+
+def _teardown_audit(handle: TenantHandle, audit: dict[str, Any]) -> None:
+    try:
+        handle.audit_polling(**audit)
+        return
+    except PollingAuditError as exc:
+        failure = exc
+    # Failed outside the except block, or pytest would print the audit error again as the failure's context; and
+    # without the traceback, which would be this plugin's code printed before the message.
+    hint = ""
+    if any("poll interval(s) shorter than" in violation for violation in failure.violations):
+        hint = (f"\n(min_interval {audit['min_interval']:g} s: change it with "
+                "@pytest.mark.wavespeed(audit={\"min_interval\": ...}) or the wavespeed_min_poll_interval ini "
+                "option; 0 turns the check off)")
+    pytest.fail(f"wavespeed teardown audit: {failure}{hint}", pytrace=False)
 
 
 # --- hooks ----------------------------------------------------------------------------------------------------
