@@ -88,8 +88,11 @@ class Settings:
 
     def validated(self) -> Settings:
         problems = []
-        if self.progression not in PROGRESSIONS:
-            problems.append(f"progression must be one of {', '.join(PROGRESSIONS)}")
+        # Environment variables bypass argparse's choices, so every choice is checked here too.
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                problems.append(f"{f.name} must be one of {', '.join(choices)}, not {getattr(self, f.name)!r}")
         if self.poll_every < 1:
             problems.append("poll_every must be at least 1")
         if self.latency_scale < 0 or self.sync_timeout < 0:
@@ -108,8 +111,6 @@ class Settings:
                             "another worker would answer 404")
         if not self.store.startswith(("memory:", "redis://", "rediss://", "unix://")):
             problems.append("store must be memory:// or redis://HOST:PORT/DB")
-        if self.unknown_fields not in ("accept", "reject"):
-            problems.append("unknown_fields must be accept or reject")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
         return self

@@ -98,7 +98,7 @@ def _apply_scenario_file(controller: control.Controller, path: str) -> None:
         if not isinstance(document, dict):
             raise ValueError("the scenario file must hold one JSON object")
         controller.apply_scenario(**document)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:  # TypeError: an item with a key the operation does not take
         raise ValueError(f"scenario file {path}: {exc}") from None
     except ApiError as exc:
         raise ValueError(f"scenario file {path}: {exc.message}") from None
