@@ -167,7 +167,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         env = f"{PREFIX}{f.name.upper()}"
         default = None if f.default is MISSING else f.default
         kind = str(f.type)
-        help_text = f"{f.metadata['help']} [env {env}; default {default if not f.metadata['repeat'] else 'none'}]"
+        shown = ("none" if default is None or f.metadata["repeat"] else ("on" if default else "off")
+                 if isinstance(default, bool) else default)
+        listed = ", comma-separated" if f.metadata["repeat"] else ""
+        help_text = f"{f.metadata['help']} [env {env}{listed}; default {shown}]"
         if f.metadata["repeat"]:
             parser.add_argument(flag, dest=f.name, action="append", metavar="VALUE", help=help_text)
         elif kind.startswith("bool"):

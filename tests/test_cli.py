@@ -1,15 +1,17 @@
-"""The command line as a user meets it: mistakes are one readable line and exit 2, --help names every setting."""
+"""The command line as a user meets it: mistakes are one readable line and exit 2, and --help is complete."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mock_server.settings import PREFIX
+from mock_server.settings import PREFIX, Settings
 
 
 def run_cli(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -90,3 +92,27 @@ def test_drift_docs_of_a_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> 
 
     assert_one_line_error(run_cli("drift", "docs", "old.txt", "new.json", cwd=tmp_path),
                           "cannot read old.txt: ", "No such file or directory", prefix="drift docs: ")
+
+
+# --- serve --help ------------------------------------------------------------------------------------------
+
+
+def test_serve_help_names_every_setting_with_its_flag_and_environment_variable() -> None:
+    done = run_cli("serve", "--help", env={"COLUMNS": "100"})
+
+    assert done.returncode == 0, done.stderr
+    options = re.split(r"\n  (?=-)", done.stdout.split("\noptions:\n", 1)[1])
+    documented = {}
+    for option in options:
+        flags = re.findall(r"--[a-z][a-z-]*", option.split("  ", 1)[0])
+        text = " ".join(option.split())  # argparse wraps help text at the terminal width
+        env = re.search(r"\[env (WAVESPEED_MOCK_[A-Z_]+)(, comma-separated)?; default [^]]+\]", text)
+        if flags and flags[0] != "--help":
+            assert env, f"{flags[0]} does not name its environment variable: {option!r}"
+            documented[flags[0]] = env.group(1)
+    expected = {}
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        expected[flag.removesuffix("s") if f.metadata["repeat"] else flag] = PREFIX + f.name.upper()
+    assert documented == expected
+    assert {"--workers", "--store"} <= set(documented)
