@@ -69,8 +69,10 @@ class Settings:
     schemas: str | None = _opt("directory of extra endpoint schemas (`wavespeed-mock schemas add SOURCE --into DIR`) "
                                "served on top of the shipped ones", default=None)
     seed: int | None = _opt("seed ids and randomness for reproducible runs", default=None)
-    log_level: str = _opt("uvicorn log level", choices=("critical", "error", "warning", "info", "debug"),
-                          default="info")
+    log_level: str = _opt("log level, of uvicorn and of the fake's events",
+                          choices=("critical", "error", "warning", "info", "debug"), default="info")
+    log_format: str = _opt("log lines as text (uvicorn's format) or json (one object per line: time, level, logger, "
+                           "event and its fields)", choices=("text", "json"), default="text")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = PREFIX,

@@ -73,6 +73,7 @@ def test_a_bad_flag_is_one_line_and_exit_2(argv: list[str], message: str) -> Non
     ("FROZEN_CLOCK", "maybe", "WAVESPEED_MOCK_FROZEN_CLOCK='maybe' is not a valid bool"),
     ("PROGRESSION", "nope", "invalid settings: progression must be one of time, polls, manual, not 'nope'"),
     ("LOG_LEVEL", "loud", "invalid settings: log_level must be one of critical, error, warning, info, debug"),
+    ("LOG_FORMAT", "xml", "invalid settings: log_format must be one of text, json, not 'xml'"),
     ("WORKERS", "2", "--workers 2 needs a shared store"),
 ])
 def test_a_bad_environment_variable_is_one_line_and_exit_2(name: str, value: str, message: str) -> None:
@@ -115,4 +116,4 @@ def test_serve_help_names_every_setting_with_its_flag_and_environment_variable()
         flag = "--" + f.name.replace("_", "-")
         expected[flag.removesuffix("s") if f.metadata["repeat"] else flag] = PREFIX + f.name.upper()
     assert documented == expected
-    assert {"--workers", "--store"} <= set(documented)
+    assert {"--workers", "--store", "--log-format"} <= set(documented)

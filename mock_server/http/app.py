@@ -97,7 +97,7 @@ def _apply_scenario_file(controller: control.Controller, path: str) -> None:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(document, dict):
             raise ValueError("the scenario file must hold one JSON object")
-        controller.apply_scenario(**document)
+        controller.apply_scenario(f"file {path}", **document)
     except (OSError, ValueError, TypeError) as exc:  # TypeError: an item with a key the operation does not take
         raise ValueError(f"scenario file {path}: {exc}") from None
     except ApiError as exc:
