@@ -7,11 +7,22 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mock_server import __version__
 from mock_server import settings as settings_mod
 from mock_server.resources import data_dir
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line that names the command's --help, instead of the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"wavespeed-mock: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
 
 
 def _schemas_dir(value: str | None) -> Path:
@@ -191,7 +202,7 @@ def _add_drift_report_parser(drift: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wavespeed-mock", description=__doc__)
+    parser = _Parser(prog="wavespeed-mock", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -261,7 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code: int = conformance_main(argv[1:])
         return exit_code
     args = build_parser().parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except (ValueError, OSError) as exc:
+        # Bad input (a scenario file, a setting, a file to read) is the user's to fix: no traceback to read past.
+        sys.stderr.write(f"wavespeed-mock: {_one_line(exc)}\n")
+        return 2
     return result
 
 

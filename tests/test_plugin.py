@@ -7,6 +7,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from mock_server.http.server import RunningServer
 from mock_server.model.rules import ModelBehaviour, Rules
 from mock_server.model.store import MemoryStore
 from mock_server.resources import data_dir
-from mock_server.testing import fixtures_data
+from mock_server.testing import fixtures_data, pytest_plugin
 from mock_server.testing.assertions import PollingAuditError, SubmissionMismatch, TenantHandle
 from mock_server.testing.inprocess import ASGIFake
 from tests.conftest import DEV, T2I
@@ -497,11 +498,96 @@ def test_polls_well(wavespeed):
     result.assert_outcomes(passed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines([
         "*ERROR at teardown of test_passes_but_polls_after_completion*",
-        "E * polling audit found 1 violation(s):",
-        "E * - prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
+        "*polling audit found 2 violation(s):",
+        "*- prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
+        "*- prediction * poll interval(s) shorter than the required 0.05 s: polls *",
         "*AssertionError: the test's own failure*",
     ])
     result.stdout.no_fnmatch_line("*ERROR at teardown of test_fails_on_its_own*")
+
+
+TIGHT_AND_PATIENT = CLIENT + '''
+import time
+
+
+@pytest.mark.wavespeed(audit=True, poll_every=3)
+def test_polls_in_a_tight_loop(wavespeed):
+    prediction_id = submit(wavespeed)
+    assert [poll(wavespeed, prediction_id) for _ in range(6)] == ["created"] * 2 + ["processing"] * 3 + ["completed"]
+
+
+@pytest.mark.wavespeed(audit=True, poll_every=3)
+def test_sleeps_between_polls(wavespeed):
+    prediction_id = submit(wavespeed)
+    statuses = []
+    while not statuses or statuses[-1] != "completed":
+        if statuses:
+            time.sleep(float(os.environ.get("INTERVAL", "0.05")))  # the client behaviour under test
+        statuses.append(poll(wavespeed, prediction_id))
+    assert len(statuses) == 6
+'''
+
+
+def test_the_teardown_audit_catches_a_tight_polling_loop_by_default(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TIGHT_AND_PATIENT)
+
+    result = pytester.runpytest(*STRICT, "-rE")
+
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_polls_in_a_tight_loop*",
+        "*polling audit found 1 violation(s):",
+        # Each gap is one loopback round trip; under load a few may exceed 0.05 s, so the count is not pinned.
+        "*- prediction * poll interval(s) shorter than the required 0.05 s: polls *",
+        "*ERROR*test_polls_in_a_tight_loop*",
+    ])
+    result.stdout.no_fnmatch_line("*ERROR at teardown of test_sleeps_between_polls*")
+
+
+def test_a_teardown_audit_failure_shows_its_message_first_and_no_plugin_source(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TIGHT_AND_PATIENT)
+
+    result = pytester.runpytest(*STRICT)
+
+    result.assert_outcomes(passed=2, errors=1)
+    output = result.stdout.lines
+    header = next(i for i, line in enumerate(output) if "ERROR at teardown of test_polls_in_a_tight_loop" in line)
+    assert output[header + 1].startswith("wavespeed teardown audit: polling audit found 1 violation(s):")
+    assert re.match(r"  - prediction \w+: \d poll interval\(s\) shorter than the required 0\.05 s: ",
+                    output[header + 2])
+    assert output[header + 3].startswith("(min_interval 0.05 s: change it with @pytest.mark.wavespeed(audit=")
+    plugin_source = {line.strip() for line in Path(pytest_plugin.__file__).read_text(encoding="utf-8").splitlines()
+                     if len(line.strip()) > 12 and not line.strip().startswith(("#", '"""'))}
+    shown = [line for line in output if line.strip() in plugin_source or line.startswith(("E ", ">"))]
+    assert shown == []
+    assert "pytest_plugin.py" not in result.stdout.str() and "another exception occurred" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(("ini", "flags", "errors"), [
+    ("wavespeed_min_poll_interval = 0", (), 0),
+    ("wavespeed_min_poll_interval = 0", ("--wavespeed-min-poll-interval", "0.05"), 1),
+    ("wavespeed_min_poll_interval = 0.2", (), 2),
+])
+def test_the_default_minimum_poll_interval_can_be_changed_or_turned_off(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...],
+        errors: int) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(TIGHT_AND_PATIENT)
+    # The patient client still sleeps 0.05 s: too little for a 0.2 s minimum.
+    monkeypatch.setenv("INTERVAL", "0.05")
+
+    result = pytester.runpytest(*STRICT, *flags)
+
+    result.assert_outcomes(passed=2, errors=errors)
+
+
+def test_a_negative_minimum_poll_interval_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TIGHT_AND_PATIENT)
+
+    result = pytester.runpytest(*STRICT, "--wavespeed-min-poll-interval", "-1")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*wavespeed_min_poll_interval = -1.0 must not be negative (0 turns the check off)"])
 
 
 # --- ini options and flags --------------------------------------------------------------------------------
@@ -542,9 +628,9 @@ def test_teardown_audit_for_every_test_from_ini_or_flags(pytester: pytest.Pytest
     result = pytester.runpytest(*STRICT, *flags)
 
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["E * polling audit found 2 violation(s):",
-                                 "E * - prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
-                                 "E * - prediction * 3 poll interval(s) shorter than the required 0.3 s: polls 1→2 *"])
+    result.stdout.fnmatch_lines(["*polling audit found 2 violation(s):",
+                                 "*- prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
+                                 "*- prediction * 3 poll interval(s) shorter than the required 0.3 s: polls 1→2 *"])
 
 
 def test_bad_ini_values_are_usage_errors(pytester: pytest.Pytester) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from mock_server.http.limits import BodyLimitMiddleware
 from mock_server.http.state import AppState, Runtime
 from mock_server.model.backend import Backend
 from mock_server.model.clock import Clock
-from mock_server.model.store import Store, store_from_url
+from mock_server.model.store import SERVER_TTL, Store, store_from_url
 from mock_server.settings import Settings
 
 RAW_SEND = "wavespeed_mock.raw_send"
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     )
     app.state.mock = state
     if settings.scenario:
-        _apply_scenario_file(state.controller, settings.scenario)
+        _apply_scenario_file(state, settings.scenario)
     return app
 
 
@@ -117,13 +118,16 @@ class ScenarioFileError(ValueError):
     """``--scenario FILE`` could not be applied; the message is one line naming every problem."""
 
 
-def _apply_scenario_file(controller: control.Controller, path: str) -> None:
+def _apply_scenario_file(state: AppState, path: str) -> None:
     try:
+        raw = Path(path).read_bytes()
         # The same strict parser and schema (schemas/control/scenario.json) as POST /_mock/scenario; every
         # violation ends up in the one error line.
-        document = check_control("apply_scenario", parse_json(Path(path).read_bytes(), what="the file"),
-                                 what="scenario")
-        controller.apply_scenario(**document)
+        document = check_control("apply_scenario", parse_json(raw, what="the file"), what="scenario")
+        # Every worker (and a restart on Redis, whose store still holds the rules) reads the file; it is applied
+        # once per content, or its outcomes and faults would be queued once per worker.
+        if state.store.claim(f"scenario:{hashlib.sha256(raw).hexdigest()}", ttl=SERVER_TTL):
+            state.controller.apply_scenario(f"file {path}", **document)
     except (OSError, ValueError) as exc:
         raise ScenarioFileError(f"scenario file {path}: {exc}") from None
     except ApiError as exc:

@@ -21,11 +21,13 @@ from mock_server.contract.errors import BadRequest
 from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import tenant_id
 from mock_server.http.state import AppState, state_of
+from mock_server.logs import event, get_logger
 from mock_server.model.predictions import Prediction
 from mock_server.model.rules import make_outcome
 from mock_server.settings import PROGRESSIONS
 
 PREFIX = "/_mock"
+_log = get_logger("scenario")
 
 
 @dataclass(frozen=True)
@@ -238,9 +240,10 @@ class Controller:
 
     # --- declarative scenarios -------------------------------------------------------------------------
 
-    def apply_scenario(self, **document: Any) -> dict[str, Any]:
+    def apply_scenario(self, source: str = "control", /, **document: Any) -> dict[str, Any]:
         """Apply a whole scenario: ``{"seed", "behaviour": [...], "outcomes": [...], "faults": [...],
-        "webhooks": {...}}`` — the same shape ``serve --scenario FILE`` reads."""
+        "webhooks": {...}}`` — the same shape ``serve --scenario FILE`` reads. ``source`` names where it came
+        from in the log (positional only, so that no scenario key can be mistaken for it)."""
         allowed = {"seed", "behaviour", "outcomes", "faults", "webhooks"}
         unknown = sorted(set(document) - allowed)
         if unknown:
@@ -255,6 +258,9 @@ class Controller:
             self.add_fault(**item)
         if "webhooks" in document:
             self.configure_webhooks(**document["webhooks"])
+        event(_log, "scenario.loaded", source=source, seed=document.get("seed"),
+              behaviour=len(_list(document, "behaviour")), outcomes=len(_list(document, "outcomes")),
+              faults=len(_list(document, "faults")), webhooks="webhooks" in document)
         return {"applied": sorted(document)}
 
 

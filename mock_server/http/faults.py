@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
+from mock_server.logs import event, get_logger
 from mock_server.model.store import DELETE, Deleted, MemoryStore, Record, Store
 
 Action = Literal["status", "latency", "reset", "empty", "truncate"]
@@ -38,6 +39,7 @@ RAW_SEND = "wavespeed_mock.raw_send"
 CONTROL_PREFIX = "/_mock/"
 # Bound on waiting for the server to notice a connection we cut; it normally takes one loop iteration.
 DISCONNECT_WAIT = 5.0
+_log = get_logger("faults")
 
 
 class FaultUnsupported(RuntimeError):
@@ -333,13 +335,17 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        fault = self.faults.match(scope["method"], scope["path"], bearer_tenant(scope))
+        tenant = bearer_tenant(scope)
+        fault = self.faults.match(scope["method"], scope["path"], tenant)
         if fault is None:
             await self.app(scope, receive, send)
             return
         if fault.action in CUTS:
             connection_of(scope, fault.action)  # fail before any delay, not after
         delay = self.faults.delay(fault)
+        event(_log, "fault.fired", id=fault.id, action=fault.action, status=fault.status,
+              retry_after=fault.retry_after, delay=round(delay, 3), method=scope["method"], path=scope["path"],
+              tenant=tenant, remaining=fault.remaining)
         if scope.get("extensions") is None:
             scope["extensions"] = {}
         scope["extensions"][FAULT_NOTE] = _note(fault, delay)  # in place: the journal holds the same dict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
 import threading
 import time
@@ -11,19 +12,24 @@ import uvicorn
 from starlette.applications import Starlette
 
 from mock_server.http.app import create_app
+from mock_server.logs import logging_config
 from mock_server.settings import Settings
 
 
 def serve(settings: Settings) -> None:
     """Serve until interrupted: one process, or ``settings.workers`` uvicorn workers sharing a Redis store."""
+    log_config = logging_config(settings.log_format, settings.log_level)
+    # Configured now, not only by uvicorn: building the app loads the scenario file, which is logged.
+    logging.config.dictConfig(log_config)
     if settings.workers == 1:
         app = create_app(settings)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+                    log_config=log_config)
         return
     # Worker processes build their own app from the environment: the same settings, the same shared store.
     os.environ.update(settings.to_env())
     uvicorn.run("mock_server.http.app:create_app", factory=True, host=settings.host, port=settings.port,
-                log_level=settings.log_level, workers=settings.workers, access_log=False)
+                log_level=settings.log_level, workers=settings.workers, access_log=False, log_config=log_config)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import random
 import secrets
 import ssl
@@ -33,6 +34,8 @@ from mock_server.http import outbound
 from mock_server.http.journal import Journal
 from mock_server.http.routes import authenticate, envelope
 from mock_server.http.state import state_of
+from mock_server.logs import event as log_event
+from mock_server.logs import get_logger
 from mock_server.model.backend import Backend
 from mock_server.model.predictions import Prediction
 from mock_server.model.store import SERVER_TTL
@@ -44,6 +47,7 @@ MAX_ATTEMPTS = 4  # the first try plus the documented "up to 3" retries
 EVENT_ID_LENGTH = 25  # the docs' sample webhook-id is the first 25 hex digits of its task id
 BLOCKED = "blocked: host not in the webhook allowlist"
 _BAD_KEY = "not-the-account-secret"
+_log = get_logger("webhooks")
 
 
 
@@ -358,11 +362,34 @@ class WebhookDispatcher:
             "signature": signature, "error": error, "note": note, "latency_ms": round(latency_ms, 3),
         }
         self.store.append(self.LOG, record, tenant=event.tenant)
+        _log_attempt(event, attempt, status, error, latency_ms, note, sent=signature is not None)
         if self._journal is not None:
             attempted = f"attempt {attempt}/{MAX_ATTEMPTS}" if signature is not None else None
             journal_note = "; ".join(n for n in (attempted, error, note) if n)
             self._journal.record_delivery(url=event.url, status=status, body=event.body, headers=headers or {},
                                           latency_ms=latency_ms, tenant=event.tenant, note=journal_note)
+
+
+def _log_attempt(event: Event, attempt: int, status: int | None, error: str | None, latency_ms: float,
+                 note: str | None, *, sent: bool) -> None:
+    delivered = status is not None and 200 <= status < 300
+    result = "delivered" if delivered else "failed" if sent else "blocked" if note == BLOCKED else "not sent"
+    log_event(_log, "webhook.delivery", level=logging.INFO if delivered else logging.WARNING, result=result,
+              prediction=event.prediction_id, event_id=event.id, status=status, error=error, attempt=attempt,
+              max_attempts=MAX_ATTEMPTS, url=_without_secrets(event.url), latency_ms=round(latency_ms, 1),
+              note=note if note != BLOCKED else None, tenant=event.tenant)
+
+
+def _without_secrets(url: str) -> str:
+    """The receiver's URL without what may carry a credential: user info, query and fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: such a URL was never contacted, and a log line must not fail the delivery
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def dispatcher_of(request: Request) -> WebhookDispatcher:

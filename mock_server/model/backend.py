@@ -22,10 +22,11 @@ import anyio.to_thread
 from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, NotFound
 from mock_server.http import outbound  # imports nothing of ours: a leaf, like settings
+from mock_server.logs import event, get_logger
 from mock_server.model import images
 from mock_server.model.clock import Clock
 from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
-from mock_server.model.rules import Rules
+from mock_server.model.rules import Rule, Rules
 from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
 from mock_server.settings import Settings
 
@@ -126,7 +127,8 @@ class Backend:
         source, failure = await self._input_image(params, submission.request_host)
         prompt = str(params.get("prompt", ""))
         # A failed download decides the outcome; a queued rule is then left for the next prediction.
-        outcome = failure or self.rules.take(tenant, endpoint.model, prompt)
+        rule = None if failure else self.rules.take_rule(tenant, endpoint.model, prompt)
+        outcome = failure or (rule.outcome if rule is not None else Outcome())
         behaviour = self.rules.behaviour_for(endpoint.model, tenant)
         queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
         if outcome.latency is not None:
@@ -163,6 +165,8 @@ class Backend:
             notes=notes,
         )
         self.store.put(KIND, prediction.id, prediction.to_record(), tenant=tenant)
+        if rule is not None:
+            _outcome_applied(rule, prediction)
         for listener in self.on_submit:
             listener(prediction)
         if params.get("enable_sync_mode"):
@@ -448,6 +452,15 @@ def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
     scale = max(scale, low / min(width, height)) if min(width, height) * scale < low else scale
     fitted = (max(low, min(high, round(width * scale))), max(low, min(high, round(height * scale))))
     return fitted
+
+
+_log = get_logger("outcomes")
+
+
+def _outcome_applied(rule: Rule, prediction: Prediction) -> None:
+    event(_log, "outcome.applied", rule=rule.id, prediction=prediction.id, model=prediction.model,
+          tenant=prediction.tenant, outcome=rule.outcome.to_record(),
+          remaining=None if rule.times is None else rule.times - rule.used)
 
 
 __all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission"]

@@ -116,23 +116,28 @@ class Rules:
 
     def take(self, tenant: str, model: str, prompt: str) -> Outcome:
         """The outcome of the first matching rule, using it up; a plain success when none matches."""
+        rule = self.take_rule(tenant, model, prompt)
+        return rule.outcome if rule is not None else Outcome()
+
+    def take_rule(self, tenant: str, model: str, prompt: str) -> Rule | None:
+        """The first matching rule with one of its uses taken (``used`` counts it), or None when none matches."""
         for rule in self.rules():
             if not rule.matches(tenant, model, prompt):
                 continue
-            used: list[bool] = []
+            used: list[Record] = []
 
-            def use(record: Record, used: list[bool]) -> Record | Deleted:
+            def use(record: Record, used: list[Record]) -> Record | Deleted:
                 used.clear()
-                used.append(True)
                 record["used"] += 1
+                used.append(dict(record))
                 times = record.get("times")
                 return DELETE if times is not None and record["used"] >= times else record
 
             self.store.update("rule", f"{rule.id:012d}", functools.partial(use, used=used))
             if used:
-                return rule.outcome
+                return Rule.from_record(used[0])
             # Another worker used up this rule in the meantime: the next match decides.
-        return Outcome()
+        return None
 
     def clear(self, tenant: str | None = None) -> int:
         """Remove every rule (None) or those scoped to ``tenant``; returns how many."""

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mock_server.testing.inprocess import ASGIFake
 
 FIXTURES = ("wavespeed", "wavespeed_asgi", "wavespeed_env")
+# A client polling faster than this is almost certainly in a loop without a sleep; 0 turns the check off.
+DEFAULT_MIN_POLL_INTERVAL = 0.05
 # Spelled out rather than read from TenantHandle's signatures, which would import the whole kit at start-up;
 # tests/test_plugin_import.py keeps them equal to TenantHandle.audit_polling's and TenantHandle.configure's.
 AUDIT_OPTIONS = ("prediction_id", "min_interval", "stop_at_terminal", "duplicate_submits", "retry_after", "tolerance")
@@ -40,7 +42,8 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_poll_every", int, 1, "with progression polls: polls per lifecycle step"),
     ("wavespeed_latency_scale", float, 1.0, "with progression time: multiply each model's latency (0 = instant)"),
     ("wavespeed_audit", bool, False, "audit each tenant's polling at teardown (only of tests that passed)"),
-    ("wavespeed_min_poll_interval", float, 0.0, "seconds the teardown audit requires between two polls"),
+    ("wavespeed_min_poll_interval", float, DEFAULT_MIN_POLL_INTERVAL,
+     "seconds the teardown audit requires between two polls of a prediction (0: no minimum)"),
     ("wavespeed_schemas", str, "", "directory of extra endpoint schemas (`wavespeed-mock schemas add`) to serve too"),
 )
 SETTINGS = pytest.StashKey[Settings]()
@@ -93,11 +96,29 @@ def _tenant(request: pytest.FixtureRequest, base_url: str, controller: Controlle
             pytest.fail(f"@pytest.mark.wavespeed option {exc}", pytrace=False)
         yield handle
         if audit is not None and request.node.stash.get(CALL_PASSED, False):
-            handle.audit_polling(**audit)
+            _teardown_audit(handle, audit)
     finally:
         handle.reset()
         if "seed" in options:
             handle.seed(None)
+
+
+def _teardown_audit(handle: TenantHandle, audit: dict[str, Any]) -> None:
+    from mock_server.testing.assertions import PollingAuditError
+
+    try:
+        handle.audit_polling(**audit)
+        return
+    except PollingAuditError as exc:
+        failure = exc
+    # Failed outside the except block, or pytest would print the audit error again as the failure's context; and
+    # without the traceback, which would be this plugin's code printed before the message.
+    hint = ""
+    if any("poll interval(s) shorter than" in violation for violation in failure.violations):
+        hint = (f"\n(min_interval {audit['min_interval']:g} s: change it with "
+                "@pytest.mark.wavespeed(audit={\"min_interval\": ...}) or the wavespeed_min_poll_interval ini "
+                "option; 0 turns the check off)")
+    pytest.fail(f"wavespeed teardown audit: {failure}{hint}", pytrace=False)
 
 
 # --- hooks ----------------------------------------------------------------------------------------------------
@@ -138,6 +159,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                           schemas=_schemas_dir(config, values["schemas"])).validated()
     except ValueError as exc:
         raise pytest.UsageError(f"wavespeed options: {exc}") from None
+    if values["min_poll_interval"] < 0:
+        raise pytest.UsageError(f"wavespeed_min_poll_interval = {values['min_poll_interval']!r} must not be negative "
+                                "(0 turns the check off)")
     config.stash[AUDIT] = (values["audit"], {"min_interval": values["min_poll_interval"] or None})
 
 
