@@ -23,7 +23,8 @@ from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, NotFound
 from mock_server.model import images
 from mock_server.model.clock import Clock
-from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
+from mock_server.model.predictions import COMPLETED, POLL_LOG_CAP, Outcome, Prediction
+from mock_server.model.replay import Replayer, shaped
 from mock_server.model.rules import Rules
 from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
 from mock_server.settings import Settings
@@ -86,6 +87,9 @@ class Backend:
         self.store = store
         self.clock = clock
         self.rules = Rules(store)
+        # --replay DIR: the recorded cassettes submits are matched against (model/replay.py); loaded once, here.
+        self.replay = (Replayer.load(settings.replay, catalog, speed=settings.replay_speed, mode=settings.replay_mode)
+                       if settings.replay else None)
         self.images = images.ImageCache(settings.image_cache_bytes)
         # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
         self.on_terminal: list[Listener] = []
@@ -116,10 +120,15 @@ class Backend:
         """
         endpoint, tenant = submission.endpoint, submission.tenant
         params = endpoint.known(submission.body)
+        # Replay hook: a recorded cassette this submit matches (strict mode raises when none does).
+        recording = None if self.replay is None else self.replay.find(
+            tenant, endpoint.model, submission.body, self.catalog, self.store,
+            (submission.request_host, urlsplit(self.settings.public_url or "").netloc))
         source, failure = await self._input_image(params, submission.request_host)
         prompt = str(params.get("prompt", ""))
-        # A failed download decides the outcome; a queued rule is then left for the next prediction.
-        outcome = failure or self.rules.take(tenant, endpoint.model, prompt)
+        # A failed download decides the outcome; a queued rule is then left for the next prediction. A replayed
+        # recording decides it instead of either.
+        outcome = recording.outcome if recording else (failure or self.rules.take(tenant, endpoint.model, prompt))
         behaviour = self.rules.behaviour_for(endpoint.model, tenant)
         queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
         if outcome.latency is not None:
@@ -155,6 +164,8 @@ class Backend:
             source=stored_source,
             notes=notes,
         )
+        if recording is not None:  # replay hook: the prediction plays the recording back
+            prediction = recording.replayed(prediction)
         self.store.put(KIND, prediction.id, prediction.to_record(), tenant=tenant)
         for listener in self.on_submit:
             listener(prediction)
@@ -273,7 +284,7 @@ class Backend:
             return
         stage = prediction.stage(now)
         if stage < 2:
-            prediction.status = (CREATED, PROCESSING)[stage]
+            prediction.status = prediction.live_status(stage, now)
             return
         due = prediction.due_at()
         self._finish(prediction, min(due, now) if due is not None and prediction.forced_stage < 2 else now)
@@ -320,7 +331,7 @@ class Backend:
         input_size = _fit_box((info["width"], info["height"])) if info else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
         fmt = str(prediction.params.get("output_format", endpoint.default("output_format", "jpeg")))
-        return images.ImageSpec(
+        spec = images.ImageSpec(
             model=prediction.model,
             prompt=str(prediction.params.get("prompt", "")),
             seed=prediction.seed,
@@ -332,6 +343,8 @@ class Backend:
             source=source,
             source_note=info["note"] if info else None,
         )
+        # Replay hook: a replayed output is drawn at its recorded size and format.
+        return spec if prediction.script is None else shaped(spec, prediction.script, index)
 
     def _source_bytes(self, prediction: Prediction) -> bytes | None:
         if not prediction.source:
