@@ -35,6 +35,7 @@ from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.resources import data_dir
 from mock_server.settings import Settings
 from tests.conftest import DEV, EDIT, T2I
+from tests.fixtures.webhook_receiver import Receiver
 
 MULTI = "wavespeed-ai/flux-kontext-pro/multi"
 RECORDING_KEY = f"sk-replay-recording-{uuid.uuid4().hex}"
@@ -358,6 +359,18 @@ def test_a_forced_step_moves_a_replay_through_its_recorded_statuses(
     assert [advance(), advance()] == ["processing", "completed"]
     data = http.get(f"/api/v3/predictions/{prediction}/result").json()["data"]
     assert data["status"] == "completed" and len(data["outputs"]) == 2
+
+
+def test_at_speed_zero_a_webhook_client_gets_its_delivery_without_polling(
+        recorded: Recorded, replaying: RunningServer, receiver: Receiver) -> None:
+    answer = httpx.post(f"{replaying.base_url}/api/v3/{T2I}", params={"webhook": receiver.url}, json=T2I_INPUT,
+                        headers={"Authorization": f"Bearer {key()}"})
+    assert answer.status_code == 200, answer.text
+
+    [hook] = receiver.wait_for(1)
+
+    data = hook.json()
+    assert data["id"] == answer.json()["data"]["id"] and data["status"] == "completed" and len(data["outputs"]) == 2
 
 
 # ------------------------------------------------------------------------------------- sequences and refusals

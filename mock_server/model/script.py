@@ -6,7 +6,7 @@ from it; ``model/replay`` builds one from a cassette, ``Prediction.stage`` and `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -55,6 +55,11 @@ class Script:
 
     def status_at(self, position: int) -> str:
         return self.steps[max(0, min(position, self.end - 1))].status
+
+    def instant(self) -> Script:
+        """This script with every status due at once, on the clock rather than on polls."""
+        return replace(self, by_reads=False, steps=tuple(replace(s, at=0.0) for s in self.steps),
+                       final=replace(self.final, at=0.0) if self.final is not None else None)
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
