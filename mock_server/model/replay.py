@@ -134,8 +134,8 @@ class Replayer:
         return recording
 
     def _no_match(self, model: str, sent: dict[str, Any]) -> NotFound:
-        where = f"No cassette in {self.directory} matches this {model} request (strict replay; " \
-                "--replay-mode lenient lets the generated fake answer)."
+        where = (f"No cassette in {self.directory} matches this {model} request (strict replay; "
+                 "--replay-mode lenient lets the generated fake answer).")
         nearest = self.nearest(model, sent)
         if nearest is None:
             return NotFound(f"{where} The directory holds no cassettes.", extra={"error_code": NO_MATCH})
@@ -154,8 +154,8 @@ class Replayer:
     def nearest(self, model: str, sent: Mapping[str, Any]) -> tuple[Recording, list[dict[str, Any]]] | None:
         """The recording closest to a request: of the same model if there is one (else of any), with the most
         input keys of equal value, then the fewest differing keys, then by file name; and how it differs."""
-        pool = [r for r in self.recordings if r.model == model and r.refused is None] or \
-            [r for r in self.recordings if r.model == model] or self.recordings
+        pool = ([r for r in self.recordings if r.model == model and r.refused is None]
+                or [r for r in self.recordings if r.model == model] or self.recordings)
         if not pool:
             return None
 
@@ -201,8 +201,8 @@ def _own_uploads(body: Mapping[str, Any], store: Store, hosts: tuple[str, ...]) 
         elif isinstance(value, str) and value.startswith(("http://", "https://")):
             parts = urlsplit(value)
             segments = parts.path.strip("/").split("/")
-            if (parts.netloc not in hosts and parts.hostname not in _LOOPBACK) or len(segments) != 4 \
-                    or segments[:2] != ["media", "uploads"]:
+            ours = parts.netloc in hosts or parts.hostname in _LOOPBACK
+            if not ours or len(segments) != 4 or segments[:2] != ["media", "uploads"]:
                 return
             record = store.get("upload", f"{segments[2]}/{unquote(segments[3])}")
             if record is not None:
