@@ -47,6 +47,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             sys.stderr.write(f"wavespeed-mock: --schemas {config.schemas}: {_reason(exc)}\n")
             return 2
+    if config.replay:
+        from mock_server.contract.catalog import catalog_for
+        from mock_server.model.replay import Replayer
+
+        # Likewise the cassettes: a bad one is one line naming the file, before any worker starts.
+        try:
+            Replayer.load(config.replay, catalog_for(config.schemas), speed=config.replay_speed,
+                          mode=config.replay_mode)
+        except ValueError as exc:
+            sys.stderr.write(f"wavespeed-mock: {exc}\n")
+            return 2
     try:
         serve(config)
     except ScenarioFileError as exc:  # one readable line, not a traceback

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 PREFIX = "WAVESPEED_MOCK_"
 PROGRESSIONS = ("time", "polls", "manual")
+REPLAY_MODES = ("strict", "lenient")
 
 
 def _opt(help: str, *, choices: tuple[str, ...] | None = None, repeat: bool = False, default: Any = MISSING) -> Any:
@@ -77,6 +78,12 @@ class Settings:
     scenario: str | None = _opt("JSON scenario file applied at start-up (outcomes, faults, latency)", default=None)
     schemas: str | None = _opt("directory of extra endpoint schemas (`wavespeed-mock schemas add SOURCE --into DIR`) "
                                "served on top of the shipped ones", default=None)
+    replay: str | None = _opt("directory of lifecycle cassettes (`wavespeed-mock proxy --record DIR`): a submit that "
+                              "matches one replays its recorded statuses, timings, errors and outputs", default=None)
+    replay_speed: float = _opt("with --replay: play the recorded timings this many times faster (0 = instant: each "
+                               "recorded status answers one read)", default=1.0)
+    replay_mode: str = _opt("with --replay, a submit no cassette matches: strict (an error naming the nearest "
+                            "cassette) or lenient (the generated fake answers)", choices=REPLAY_MODES, default="strict")
     seed: int | None = _opt("seed ids and randomness for reproducible runs", default=None)
     log_level: str = _opt("log level, of uvicorn and of the fake's events",
                           choices=("critical", "error", "warning", "info", "debug"), default="info")
@@ -124,6 +131,8 @@ class Settings:
                             "another worker would answer 404")
         if not self.store.startswith(("memory:", "redis://", "rediss://", "unix://")):
             problems.append("store must be memory:// or redis://HOST:PORT/DB")
+        if self.replay_speed < 0 or self.replay_mode not in REPLAY_MODES:
+            problems.append(f"replay_speed must not be negative and replay_mode one of {', '.join(REPLAY_MODES)}")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
         return self

@@ -29,28 +29,27 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
+from mock_server.contract.cassette import (
+    FORMAT,
+    REDACTED,
+    SECRET_KEYS,
+    SIGNED_PARAM,
+    VERSION,
+    match_key,
+    normalized_input,
+    scrub,
+    scrub_url,
+    summarise_data_uri,
+)
 from mock_server.contract.catalog import Catalog
 
-FORMAT = "wavespeed-mock cassette"
-VERSION = 1
 TERMINAL = ("completed", "failed", "cancelled", "timeout", "deleted")
-REDACTED = "[REDACTED]"
 # Request headers worth keeping: they say which client spoke (reference §1), and none can carry a secret.
 KEPT_HEADERS = ("content-type", "user-agent", "x-client-name", "x-client-version", "x-client-os")
-# Keys whose values are credentials wherever they appear in a recorded object.
-SECRET_KEYS = frozenset({"authorization", "cookie", "set-cookie", "api_key", "apikey", "x-api-key", "access_token",
-                         "password", "secret", "webhook_secret"})
-# Query parameters that make a URL a credential (S3/GCS presigned URLs, CloudFront, Azure SAS, tokens).
-_SIGNED_PARAM = re.compile(
-    r"^(x-amz-.*|x-goog-.*|signature|sig|.*token.*|.*secret.*|.*api[_-]?key.*|key|key-pair-id|policy|credential"
-    r"|expires|auth.*|se|sp|sv|sr|st|skoid|sktid)$", re.IGNORECASE)
-_DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
-_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
-_INLINE_LIMIT = 2048  # longer base64-looking strings are inline media, not text
 _MAX_ERRORS = 100  # a prediction polled through an outage must not grow its cassette without bound
 _MAX_PREDICTIONS = 10_000  # remembered at once; the oldest are forgotten (their files stay)
 _MAX_UPLOADS = 1000
@@ -59,66 +58,8 @@ Fetch = Callable[[str], Awaitable[tuple[bytes, str | None]]]
 
 
 # ------------------------------------------------------------------------------------------------- scrubbing
-
-
-def scrub_url(url: str) -> str:
-    """``url`` without its query string when any parameter looks like a signature or token (and never with
-    user:password in the authority)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query and any(_SIGNED_PARAM.match(name) for name, _ in parse_qsl(query, keep_blank_values=True)):
-        query = ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def scrub(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A copy of a JSON value safe to store: credentials redacted, URLs scrubbed, inline media summarised."""
-    known = [s for s in secrets if len(s) >= 4]
-    return _scrub(value, known)
-
-
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {_scrub_text(str(k), secrets): REDACTED if str(k).lower() in SECRET_KEYS else _scrub(v, secrets)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
-    if isinstance(value, str):
-        return _scrub_text(value, secrets)
-    return value
-
-
-def _scrub_text(text: str, secrets: list[str]) -> str:
-    if text.startswith("data:"):
-        return summarise_data_uri(text)
-    if len(text) > _INLINE_LIMIT and _BASE64.match(text):
-        # A naked base64 picture (some clients send inputs that way): identified, not stored.
-        return summarise_data_uri("data:application/octet-stream;base64," + text)
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    if text.startswith(("http://", "https://")):
-        text = scrub_url(text)
-    return text
-
-
-def summarise_data_uri(uri: str) -> str:
-    """``[data-uri image/png sha256:<hex> bytes:<n>]``: inline pictures are identified, not stored."""
-    match = _DATA_URI.match(uri)
-    payload = uri[match.end():] if match else uri.partition(",")[2]
-    mime = (match.group(1) if match else None) or "text/plain"
-    data: bytes
-    if match and match.group(3):
-        try:
-            data = base64.b64decode(payload, validate=False)
-        except (binascii.Error, ValueError):
-            data = payload.encode()
-    else:
-        data = payload.encode()
-    return f"[data-uri {mime} sha256:{hashlib.sha256(data).hexdigest()} bytes:{len(data)}]"
+# scrub, scrub_url and summarise_data_uri live in contract/cassette (a replaying fake scrubs requests the same way);
+# they are imported above and stay importable from here.
 
 
 def credentials(headers: Mapping[str, str], query: Iterable[tuple[str, str]]) -> list[str]:
@@ -133,7 +74,7 @@ def credentials(headers: Mapping[str, str], query: Iterable[tuple[str, str]]) ->
             found.append(key.strip())
         elif scheme:
             found.append(scheme)
-    found += [v for k, v in query if v and _SIGNED_PARAM.match(k)]
+    found += [v for k, v in query if v and SIGNED_PARAM.match(k)]
     return found
 
 
@@ -201,37 +142,6 @@ def placeholder(media: Media, model: str, index: int) -> bytes | None:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def normalized_input(model: str, body: Mapping[str, Any], catalog: Catalog,
-                     uploads: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What a replay matches on: documented defaults filled in, the transport flags (sync, base64) left out
-    (they are recorded beside it), uploaded files named by what they are rather than their one-off URL."""
-    endpoint = catalog.get(model)
-    merged: dict[str, Any] = {}
-    if endpoint is not None:
-        merged = {name: prop["default"] for name, prop in endpoint.properties.items()
-                  if isinstance(prop, dict) and "default" in prop}
-    merged.update(body)
-    for flag in ("enable_sync_mode", "enable_base64_output"):
-        merged.pop(flag, None)
-
-    def replace(value: Any) -> Any:
-        if isinstance(value, str) and value in uploads:
-            upload = uploads[value]
-            return f"[upload {upload.get('filename')} bytes:{upload.get('size')}]"
-        if isinstance(value, list):
-            return [replace(v) for v in value]
-        if isinstance(value, dict):
-            return {k: replace(v) for k, v in value.items()}
-        return value
-
-    return {k: replace(merged[k]) for k in sorted(merged)}
-
-
-def digest(model: str, normalized: Mapping[str, Any]) -> str:
-    text = json.dumps({"model": model, "input": normalized}, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -315,11 +225,12 @@ class Recorder:
         sent_input = sent if isinstance(sent, dict) else {"(body)": sent}
         scrubbed_input = scrub(sent_input, secrets)
         attached = [u for url, u in self._uploads.items() if _mentions(scrubbed_input, url)]
-        normalized = normalized_input(model, scrubbed_input, self.catalog, {u["download_url"]: u for u in attached})
+        # The same function a replaying fake keys its cassettes by (contract/cassette), so they match.
+        normalized, match_digest = match_key(model, scrubbed_input, self.catalog,
+                                             uploads={u["download_url"]: u for u in attached})
         data = response.get("data") if isinstance(response, dict) else None
         prediction_id = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
         ok = http_status == 200 and prediction_id is not None
-        match_digest = digest(model, normalized)
         name = _safe_name(prediction_id) if ok and prediction_id else f"rejected-{match_digest[7:23]}"
         doc: dict[str, Any] = {
             "format": FORMAT,
@@ -517,3 +428,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+__all__ = ["FORMAT", "REDACTED", "SECRET_KEYS", "TERMINAL", "VERSION", "Cassette", "Media", "Recorder", "credentials",
+           "inspect", "kept_headers", "normalized_input", "placeholder", "scrub", "scrub_url", "summarise_data_uri"]

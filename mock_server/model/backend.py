@@ -25,7 +25,8 @@ from mock_server.http import outbound  # imports nothing of ours: a leaf, like s
 from mock_server.logs import event, get_logger
 from mock_server.model import images
 from mock_server.model.clock import Clock
-from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
+from mock_server.model.predictions import COMPLETED, POLL_LOG_CAP, Outcome, Prediction
+from mock_server.model.replay import Replayer, shaped
 from mock_server.model.rules import Rule, Rules
 from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
 from mock_server.settings import Settings
@@ -94,6 +95,9 @@ class Backend:
         self.store = store
         self.clock = clock
         self.rules = Rules(store)
+        # --replay DIR: the recorded cassettes submits are matched against (model/replay.py); loaded once, here.
+        self.replay = (Replayer.load(settings.replay, catalog, speed=settings.replay_speed, mode=settings.replay_mode)
+                       if settings.replay else None)
         self.images = images.ImageCache(settings.image_cache_bytes)
         # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
         self.on_terminal: list[Listener] = []
@@ -124,11 +128,16 @@ class Backend:
         """
         endpoint, tenant = submission.endpoint, submission.tenant
         params = endpoint.known(submission.body)
+        # Replay hook: a recorded cassette this submit matches (strict mode raises when none does).
+        recording = None if self.replay is None else self.replay.find(
+            tenant, endpoint.model, submission.body, self.catalog, self.store,
+            (submission.request_host, urlsplit(self.settings.public_url or "").netloc))
         source, failure = await self._input_image(params, submission.request_host)
         prompt = str(params.get("prompt", ""))
-        # A failed download decides the outcome; a queued rule is then left for the next prediction.
-        rule = None if failure else self.rules.take_rule(tenant, endpoint.model, prompt)
-        outcome = failure or (rule.outcome if rule is not None else Outcome())
+        # A failed download decides the outcome; a queued rule is then left for the next prediction. A replayed
+        # recording decides it instead of either.
+        rule = None if failure or recording else self.rules.take_rule(tenant, endpoint.model, prompt)
+        outcome = recording.outcome if recording else (failure or (rule.outcome if rule is not None else Outcome()))
         behaviour = self.rules.behaviour_for(endpoint.model, tenant)
         queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
         if outcome.latency is not None:
@@ -164,6 +173,8 @@ class Backend:
             source=stored_source,
             notes=notes,
         )
+        if recording is not None:  # replay hook: the prediction plays the recording back
+            prediction = recording.replayed(prediction)
         self.store.put(KIND, prediction.id, prediction.to_record(), tenant=tenant)
         if rule is not None:
             _outcome_applied(rule, prediction)
@@ -284,7 +295,7 @@ class Backend:
             return
         stage = prediction.stage(now)
         if stage < 2:
-            prediction.status = (CREATED, PROCESSING)[stage]
+            prediction.status = prediction.live_status(stage, now)
             return
         due = prediction.due_at()
         self._finish(prediction, min(due, now) if due is not None and prediction.forced_stage < 2 else now)
@@ -331,7 +342,7 @@ class Backend:
         input_size = _fit_box((info["width"], info["height"])) if info else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
         fmt = str(prediction.params.get("output_format", endpoint.default("output_format", "jpeg")))
-        return images.ImageSpec(
+        spec = images.ImageSpec(
             model=prediction.model,
             prompt=str(prediction.params.get("prompt", "")),
             seed=prediction.seed,
@@ -343,6 +354,8 @@ class Backend:
             source=source,
             source_note=info["note"] if info else None,
         )
+        # Replay hook: a replayed output is drawn at its recorded size and format.
+        return spec if prediction.script is None else shaped(spec, prediction.script, index)
 
     def _source_bytes(self, prediction: Prediction) -> bytes | None:
         if not prediction.source:

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from mock_server.model.script import Script
+
 CREATED, PROCESSING, COMPLETED, FAILED, CANCELLED, TIMEOUT = (
     "created", "processing", "completed", "failed", "cancelled", "timeout")
 TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
@@ -88,10 +90,12 @@ class Prediction:
     nsfw: list[bool] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
     poll_log: list[tuple[float, str]] = field(default_factory=list)  # (wall time, status answered), the last polls
+    script: Script | None = None  # --replay: the recorded lifecycle this prediction plays back (model/replay.py)
 
     def to_record(self) -> dict[str, Any]:
         record = {f.name: getattr(self, f.name) for f in fields(self)}
         record["outcome"] = self.outcome.to_record()
+        record["script"] = self.script.to_record() if self.script is not None else None
         return record
 
     @classmethod
@@ -99,6 +103,8 @@ class Prediction:
         values = dict(record)
         values["outcome"] = Outcome.from_record(values.get("outcome") or {})
         values["poll_log"] = [(t, s) for t, s in values.get("poll_log", [])]
+        script = values.get("script")
+        values["script"] = Script.from_record(script) if script else None
         return cls(**values)
 
     @property
@@ -109,7 +115,10 @@ class Prediction:
         """0 created, 1 processing, 2 finished — from the clock, the poll counter and forced steps."""
         if self.terminal:
             return 2
-        if self.progression == "time":
+        if self.script is not None:  # replay: the recording decides (stage 1 covers all its middle steps)
+            position = self.script.position(now - self.created_at, self.polls)
+            derived = 2 if position >= self.script.end else min(position, 1)
+        elif self.progression == "time":
             elapsed = now - self.created_at
             derived = 0 if elapsed < self.queue_seconds else 1 if elapsed < self.queue_seconds + self.run_seconds else 2
         elif self.progression == "polls":
@@ -118,6 +127,13 @@ class Prediction:
             derived = 0
         stage = max(derived, self.forced_stage)
         return min(stage, 1) if self.outcome.stuck else min(stage, 2)
+
+    def live_status(self, stage: int, now: float) -> str:
+        """The status a read answers before the end: created/processing, or a replayed recording's own steps (a
+        forced step moves at least as far into them as it says)."""
+        if self.script is None:
+            return _STAGES[stage]
+        return self.script.status_at(max(self.script.position(now - self.created_at, self.polls), stage))
 
     def due_at(self) -> float | None:
         """When a time-progressed prediction finishes on its own (None: it waits for polls or a test)."""
