@@ -54,6 +54,7 @@ OPERATIONS = (
     Operation("configure_webhooks", "POST", "/webhooks"),
     Operation("deliveries", "GET", "/webhooks/deliveries"),
     Operation("apply_scenario", "POST", "/scenario"),
+    Operation("generic", "GET", "/generic"),
 )
 
 
@@ -93,8 +94,8 @@ class Controller:
                 prompt_contains: str | None = None, tenant: str | None = None,
                 times: int | None = 1) -> dict[str, Any]:
         """Queue how the next ``times`` matching predictions end (None: all of them until reset)."""
-        if model is not None and self.backend.catalog.get(model) is None:
-            raise BadRequest(f"unknown model {model!r}")
+        if model is not None:
+            self._check_model(model)
         try:
             rule = self.backend.rules.enqueue(make_outcome(outcome or {}), model=model,
                                                  prompt_contains=prompt_contains, tenant=tenant, times=times)
@@ -102,6 +103,11 @@ class Controller:
             raise BadRequest(str(exc)) from None
         result: dict[str, Any] = rule.to_json()
         return result
+
+    def _check_model(self, model: str) -> None:
+        # Any path is a model when unknown ones are served generically; in reject mode only catalog ids are.
+        if self.backend.catalog.get(model) is None and self.backend.settings.unknown_models == "reject":
+            raise BadRequest(f"unknown model {model!r}")
 
     def outcomes(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return [r.to_json() for r in self.backend.rules.rules(tenant)]
@@ -113,8 +119,8 @@ class Controller:
                latency: float | list[float] | None = None, tenant: str | None = None) -> dict[str, Any]:
         """Per-model (or "*") progression, polls per step, and latency (seconds, or [queue, generation]);
         for one tenant only when ``tenant`` is given."""
-        if model != "*" and self.backend.catalog.get(model) is None:
-            raise BadRequest(f"unknown model {model!r}")
+        if model != "*":
+            self._check_model(model)
         if progression is not None and progression not in PROGRESSIONS:
             raise BadRequest(f"progression must be one of {', '.join(PROGRESSIONS)}")
         if poll_every is not None and (not isinstance(poll_every, int) or poll_every < 1):
@@ -212,6 +218,11 @@ class Controller:
     def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.state.webhooks.deliveries(tenant)
         return result
+
+    def generic(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Model paths served by the generic model (no schema): count, media kind, the known id a near miss
+        resembles, first and last use; of one tenant, or of all added up."""
+        return self.backend.generic.served(tenant)
 
     # --- declarative scenarios -------------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ import httpx
 
 from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, NotFound
-from mock_server.model import images
+from mock_server.contract.generic import GenericEndpoint
+from mock_server.model import images, media
 from mock_server.model.clock import Clock
+from mock_server.model.generic import GenericModels
 from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
 from mock_server.model.rules import Rules
 from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
@@ -65,6 +67,7 @@ class Submission:
     base_url: str
     request_host: str
     webhook: str | None = None
+    notes: tuple[str, ...] = ()  # what the route noticed that a client cannot see (served generically, ...)
 
 
 Listener = Callable[[Prediction], None]
@@ -86,6 +89,7 @@ class Backend:
         self.store = store
         self.clock = clock
         self.rules = Rules(store)
+        self.generic = GenericModels(settings, catalog, store, clock)
         self.images = images.ImageCache(settings.image_cache_bytes)
         # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
         self.on_terminal: list[Listener] = []
@@ -126,7 +130,7 @@ class Backend:
             run = outcome.latency
         prediction_id = self.new_id()
         seed = params.get("seed", endpoint.default("seed", -1))
-        notes: list[str] = []
+        notes: list[str] = list(submission.notes)
         if seed is None or seed == -1:
             seed = int(prediction_id[:8], 16) % (2**31 - 1)
             notes.append(f"seed -1 resolved to {seed}")
@@ -314,8 +318,14 @@ class Backend:
 
     # --- outputs --------------------------------------------------------------------------------------
 
-    def spec(self, prediction: Prediction, index: int, source: bytes | None) -> images.ImageSpec:
-        endpoint = self.catalog.endpoints[prediction.model]
+    def endpoint(self, model: str) -> Endpoint:
+        """A model's endpoint: from the catalog, or the generic one for a path it does not know."""
+        return self.catalog.get(model) or self.generic.endpoint(model)
+
+    def spec(self, prediction: Prediction, index: int, source: bytes | None) -> images.Renderable:
+        endpoint = self.endpoint(prediction.model)
+        if isinstance(endpoint, GenericEndpoint):
+            return self._generic_spec(endpoint, prediction, index)
         info = prediction.source
         input_size = _fit_box((info["width"], info["height"])) if info else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
@@ -333,6 +343,25 @@ class Backend:
             source_note=info["note"] if info else None,
         )
 
+    @staticmethod
+    def _generic_spec(endpoint: GenericEndpoint, prediction: Prediction, index: int) -> images.Renderable:
+        """A generic model's output: its kind from the model's name, its size, format and length from the
+        parameters it acts on (adjustments are noted at submit by ``generic_notes``)."""
+        params = prediction.params
+        prompt = str(params.get("prompt", ""))
+        digest = images.digest_params(params, exclude=_NOT_PIXELS)
+        fmt = generic_format(endpoint, params)[0]
+        if endpoint.media == "audio":
+            seconds = media.clamp_seconds(params.get("duration"), "audio")[0]
+            return media.AudioSpec(prediction.model, prompt, prediction.seed, index, seconds, digest)
+        (width, height), _ = media.output_size(params, endpoint.media, prediction.model)
+        if endpoint.media == "video":
+            seconds = media.clamp_seconds(params.get("duration"), "video")[0]
+            return media.VideoSpec(prediction.model, prompt, prediction.seed, index, width, height, seconds, fmt,
+                                   digest)
+        return images.ImageSpec(model=prediction.model, prompt=prompt, seed=prediction.seed, index=index,
+                                width=width, height=height, fmt=fmt, params_digest=digest)
+
     def _source_bytes(self, prediction: Prediction) -> bytes | None:
         if not prediction.source:
             return None
@@ -348,7 +377,8 @@ class Backend:
         spec = self.spec(prediction, index, None)
         if spec.ext != ext:
             raise NotFound(f"Output {index} of {prediction_id} is .{spec.ext}, not .{ext}")
-        spec = self.spec(prediction, index, self._source_bytes(prediction))
+        if prediction.source:
+            spec = self.spec(prediction, index, self._source_bytes(prediction))
         return Blob(spec.mime, self.images.get_or_render(spec))
 
     # --- inputs ---------------------------------------------------------------------------------------
@@ -433,6 +463,35 @@ class Backend:
         self.images.clear()
 
 
+def generic_format(endpoint: GenericEndpoint, params: dict[str, Any]) -> tuple[str, list[str]]:
+    """The output format of a generic model: the requested one when its kind can be made, else the default."""
+    formats = {"image": media.IMAGE_FORMATS, "video": media.VIDEO_FORMATS, "audio": media.AUDIO_FORMATS}
+    default = media.DEFAULT_FORMAT[endpoint.media]
+    wanted = params.get("output_format")
+    if wanted is None:
+        return default, []
+    if str(wanted).lower() in formats[endpoint.media]:
+        return str(wanted).lower(), []
+    return default, [f"output_format {wanted!r} is not one the fake makes for {endpoint.media}: {default} instead"]
+
+
+def generic_notes(endpoint: GenericEndpoint, body: dict[str, Any]) -> list[str]:
+    """What a generic model will not do as asked, for the prediction's notes."""
+    params = endpoint.known(body)
+    notes = [f"{name}: value not usable ({json_type(body[name])}), ignored" for name in endpoint.ignored(body)]
+    notes += generic_format(endpoint, params)[1]
+    if endpoint.media != "audio":
+        notes += media.output_size(params, endpoint.media, endpoint.model)[1]
+    if endpoint.media != "image":
+        notes += media.clamp_seconds(params.get("duration"), endpoint.media)[1]
+    return notes
+
+
+def json_type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
     """An input image's size scaled into the documented 256..1536 per-side box, keeping its aspect."""
     width, height = size
@@ -443,4 +502,4 @@ def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
     return fitted
 
 
-__all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission"]
+__all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission", "generic_notes"]

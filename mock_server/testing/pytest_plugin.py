@@ -20,7 +20,7 @@ import pytest
 from mock_server.http.app import create_app
 from mock_server.http.control import Controller
 from mock_server.http.server import RunningServer, run_in_thread
-from mock_server.settings import PROGRESSIONS, Settings
+from mock_server.settings import PROGRESSIONS, UNKNOWN_MODELS, Settings
 from mock_server.testing import fixtures_data
 from mock_server.testing.assertions import TenantHandle
 from mock_server.testing.inprocess import ASGIFake, InProcessServer
@@ -37,7 +37,10 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_audit", bool, False, "audit each tenant's polling at teardown (only of tests that passed)"),
     ("wavespeed_min_poll_interval", float, 0.0, "seconds the teardown audit requires between two polls"),
     ("wavespeed_schemas", str, "", "directory of extra endpoint schemas (`wavespeed-mock schemas add`) to serve too"),
+    ("wavespeed_unknown_models", str, "generic",
+     f"a model path no schema describes: {' (placeholder outputs) or '.join(UNKNOWN_MODELS)} (404 with a suggestion)"),
 )
+CHOICES = {"wavespeed_progression": PROGRESSIONS, "wavespeed_unknown_models": UNKNOWN_MODELS}
 SETTINGS = pytest.StashKey[Settings]()
 AUDIT = pytest.StashKey[tuple[bool, dict[str, Any]]]()  # (audit every test?, default audit options)
 CALL_PASSED = pytest.StashKey[bool]()
@@ -105,7 +108,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, dest=name, action="store_true", default=None, help=f"{text} [ini {name}]")
         else:
             parser.addini(name, text, default=str(default))
-            choices = PROGRESSIONS if name == "wavespeed_progression" else None
+            choices = CHOICES.get(name)
             metavar = (None if choices else "DIR" if kind is str else "N" if kind is int
                        else "FACTOR" if "scale" in name else "SECONDS")
             shown = "none" if default == "" else default
@@ -128,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS] = Settings(port=0, log_level="warning", progression=values["progression"],
                                           poll_every=values["poll_every"],
                                           latency_scale=values["latency_scale"],
+                                          unknown_models=values["unknown_models"],
                                           schemas=_schemas_dir(config, values["schemas"])).validated()
     except ValueError as exc:
         raise pytest.UsageError(f"wavespeed options: {exc}") from None
