@@ -8,6 +8,7 @@ read that derives a terminal state freezes it: terminal states never change.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -165,6 +166,28 @@ class Prediction:
 
 def rfc3339(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+                   r"([Zz]|[+-]\d{2}(?::?\d{2})?)?")
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds of an RFC 3339 time as clients send it (JS ``toISOString``, nanoseconds, a bare date, no
+    offset meaning UTC). ValueError when it is not one."""
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    day, clock, seconds, fraction, offset = match.groups()
+    stamp = dt.datetime.fromisoformat(f"{day}T{clock or '00:00'}:{seconds or '00'}")
+    if offset and offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        delta = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        zone = dt.timezone(sign * delta)
+    else:
+        zone = dt.timezone.utc
+    return stamp.replace(tzinfo=zone).timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
 
 
 def stage_status(stage: int) -> str:
