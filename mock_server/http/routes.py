@@ -70,6 +70,7 @@ async def submit(request: Request) -> Response:
         raise NotFound(f"No route for POST {request.url.path}")
     backend = backend_of(request)
     tenant = authenticate(request)
+    backend.rate.check(tenant)  # --rate-limit: 429 with Retry-After beyond N submits per window
     # A model without a schema is served by the generic model (or, with --unknown-models reject, a 404).
     endpoint = backend.catalog.get(model) or backend.generic.resolve(model)
     body = await read_json(request)

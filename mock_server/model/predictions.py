@@ -30,6 +30,12 @@ TASK_ERRORS = {
     5004: "Timeout.",
 }
 SYNC_TIMEOUT_CODE = 5004
+# The task code a failure carries when its outcome names none: every failed, cancelled or timed-out prediction
+# answers a data.code, and the same status always the same one.
+DEFAULT_CODES = {FAILED: 1405, CANCELLED: 1405, TIMEOUT: 5004}
+# With poll progression, a prediction that has a webhook also moves one step per poll_every x this many seconds
+# of the clock, so a client that only waits for its webhook (and never polls) still gets it.
+UNPOLLED_STEP_SECONDS = 1.0
 POLL_LOG_CAP = 200  # per prediction: enough for any polling audit, bounded for a client that polls forever
 
 
@@ -53,6 +59,9 @@ class Outcome:
     def from_record(cls, record: dict[str, Any]) -> Outcome:
         nsfw = record.get("nsfw")
         return cls(**{**record, "nsfw": tuple(nsfw) if nsfw is not None else None})
+
+    def task_code(self) -> int:
+        return self.code if self.code is not None else DEFAULT_CODES.get(self.status, 1405)
 
     def error_text(self) -> str:
         if self.error:
@@ -89,6 +98,11 @@ class Prediction:
     nsfw: list[bool] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
     poll_log: list[tuple[float, str]] = field(default_factory=list)  # (wall time, status answered), the last polls
+    # --max-concurrency: a queued prediction waits in "created" for a slot; its lifecycle (latency, polls, the
+    # unpolled-webhook clock) starts when it gets one. Records written before these fields existed are unqueued.
+    queued: bool = False
+    started_at: float | None = None  # when it left the queue (None: at created_at)
+    polls_at_start: int = 0  # polls answered while it waited, which do not move it
 
     def to_record(self) -> dict[str, Any]:
         record = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -106,25 +120,40 @@ class Prediction:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def start(self) -> float:
+        """When its lifecycle started: at creation, or when a concurrency slot freed for it."""
+        return self.created_at if self.started_at is None else self.started_at
+
     def stage(self, now: float) -> int:
         """0 created, 1 processing, 2 finished — from the clock, the poll counter and forced steps."""
         if self.terminal:
             return 2
-        if self.progression == "time":
-            elapsed = now - self.created_at
+        if self.queued:
+            derived = 0
+        elif self.progression == "time":
+            elapsed = now - self.start
             derived = 0 if elapsed < self.queue_seconds else 1 if elapsed < self.queue_seconds + self.run_seconds else 2
         elif self.progression == "polls":
-            derived = min(2, self.polls // self.poll_every)
+            derived = min(2, (self.polls - self.polls_at_start) // self.poll_every)
+            if self.webhook is not None:
+                steps = int((now - self.start) // (self.poll_every * UNPOLLED_STEP_SECONDS))
+                derived = max(derived, min(2, steps))
         else:
             derived = 0
         stage = max(derived, self.forced_stage)
         return min(stage, 1) if self.outcome.stuck else min(stage, 2)
 
     def due_at(self) -> float | None:
-        """When a time-progressed prediction finishes on its own (None: it waits for polls or a test)."""
-        if self.progression != "time" or self.outcome.stuck or self.terminal:
+        """When it finishes on its own: time progression, or poll progression with a webhook (None: it waits
+        for polls, a slot or a test)."""
+        if self.outcome.stuck or self.terminal or self.queued:
             return None
-        return self.created_at + self.queue_seconds + self.run_seconds
+        if self.progression == "time":
+            return self.start + self.queue_seconds + self.run_seconds
+        if self.progression == "polls" and self.webhook is not None:
+            return self.start + 2 * self.poll_every * UNPOLLED_STEP_SECONDS
+        return None
 
     def inference_ms(self) -> int:
         return int(round(self.run_seconds * 1000))
@@ -155,8 +184,7 @@ class Prediction:
         }
         if self.status in (FAILED, CANCELLED, TIMEOUT):
             data["error"] = self.outcome.error_text()
-            if self.outcome.code is not None:
-                data["code"] = self.outcome.code
+            data["code"] = self.outcome.task_code()
         if sync_timeout is not None:
             data["code"] = SYNC_TIMEOUT_CODE
             data["error"] = (f"Sync mode timed out after {sync_timeout:g} seconds. "
