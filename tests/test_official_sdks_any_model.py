@@ -55,12 +55,16 @@ def test_python_sdk_module_level_run_with_the_key_from_the_environment(live: Liv
 
 def test_python_sdk_module_level_run_with_patched_config(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAVESPEED_API_KEY", live.key)
-    monkeypatch.setattr(wavespeed.config.api, "api_key", live.key)
-    monkeypatch.setattr(wavespeed.config.api, "base_url", live.base_url)
     monkeypatch.setattr(wavespeed.api, "_default_client", None)  # run() keeps the first Client it built
-
-    polled = wavespeed.run("wavespeed-ai/flux-dev", {"prompt": "x", "num_images": 2}, poll_interval=0.01)
-    synced = wavespeed.run("wavespeed-ai/wan-2.1/t2v-480p", {"prompt": "x", "duration": 1}, enable_sync_mode=True)
+    config = wavespeed.config.api
+    saved = (config.api_key, config.base_url)  # by hand: monkeypatch would delete the config proxy's values
+    config.api_key, config.base_url = live.key, live.base_url
+    try:
+        polled = wavespeed.run("wavespeed-ai/flux-dev", {"prompt": "x", "num_images": 2}, poll_interval=0.01)
+        synced = wavespeed.run("wavespeed-ai/wan-2.1/t2v-480p", {"prompt": "x", "duration": 1},
+                               enable_sync_mode=True)
+    finally:
+        config.api_key, config.base_url = saved
 
     assert len(polled["outputs"]) == 2
     assert synced["outputs"][0].endswith(".mp4")

@@ -200,7 +200,7 @@ def wavespeed_asgi(request: pytest.FixtureRequest, pytestconfig: pytest.Config) 
 
 
 @pytest.fixture
-def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> TenantHandle:
+def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[TenantHandle]:
     """The ``wavespeed`` handle, with WAVESPEED_API_KEY / WAVESPEED_BASE_URL set and the official SDK's module
     config pointed at the fake, so ``wavespeed.run(...)`` works unmodified."""
     for name, value in wavespeed.env.items():
@@ -208,12 +208,19 @@ def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> T
     try:
         sdk = importlib.import_module("wavespeed")
     except ImportError:
-        return wavespeed
-    monkeypatch.setattr(sdk.config.api, "api_key", wavespeed.api_key)
-    monkeypatch.setattr(sdk.config.api, "base_url", wavespeed.base_url)
+        yield wavespeed
+        return
+    # Set and restored by hand: the SDK's config is a proxy whose values are not in its __dict__, so recent
+    # pytest's monkeypatch.setattr takes them for absent and deletes them at teardown (breaking later clients).
+    config = sdk.config.api
+    saved = (config.api_key, config.base_url)
+    config.api_key, config.base_url = wavespeed.api_key, wavespeed.base_url
     # wavespeed.run() keeps the Client it built from the config on first use; have it build a fresh one.
     monkeypatch.setattr(sdk.api, "_default_client", None, raising=False)
-    return wavespeed
+    try:
+        yield wavespeed
+    finally:
+        config.api_key, config.base_url = saved
 
 
 @pytest.fixture
