@@ -275,3 +275,35 @@ def test_rate_limit_and_concurrency_hold_across_workers(two_workers: tuple[httpx
     assert [poll(two, ids[1]), poll(one, ids[2])] == ["created", "created"]
     assert [poll(two, ids[0]), poll(one, ids[0])] == ["processing", "completed"]
     assert [poll(one, ids[2]), poll(two, ids[1])] == ["created", "processing"]  # first in, first out
+
+
+@pytest.fixture
+def two_plain_workers(redis_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    settings = Settings(store=redis_url, progression="polls").validated()
+    servers = [run_in_thread(create_app(settings)) for _ in range(2)]
+    clients = [httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer redis-key"}, timeout=30)
+               for s in servers]
+    yield clients[0], clients[1]
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop()
+
+
+def test_generic_models_history_and_billing_are_shared_by_workers(
+        two_plain_workers: tuple[httpx.Client, httpx.Client]) -> None:
+    one, two = two_plain_workers
+    video = one.post("/api/v3/acme/text-to-video", json={"duration": 1, "size": "64*48"}).json()["data"]["id"]
+    two.post("/api/v3/acme/text-to-video", json={})
+    for client in (two, one):
+        client.get(f"/api/v3/predictions/{video}/result")
+
+    done = one.get(f"/api/v3/predictions/{video}/result").json()["data"]
+    assert done["status"] == "completed"
+    assert two.get(done["outputs"][0]).headers["content-type"] == "video/mp4"
+    [served] = two.get("/_mock/generic", params={"tenant": "redis-key"}).json()["data"]
+    assert (served["model"], served["count"]) == ("acme/text-to-video", 2)
+    assert two.post("/api/v3/predictions", json={}).json()["data"]["total"] == 2
+    assert one.post("/api/v3/billings/search", json={}).json()["data"]["total"] == 1
+    assert two.post("/api/v3/predictions/delete", json={"ids": [video]}).json()["data"] == {"deleted_count": 1}
+    assert one.get(f"/api/v3/predictions/{video}/result").status_code == 404

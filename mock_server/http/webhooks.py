@@ -204,6 +204,10 @@ class WebhookDispatcher:
             if prediction.webhook is not None and not prediction.terminal:
                 self.watch(prediction)
                 resumed += 1
+        if self.backend.slots is not None:
+            # Slots may have freed while no server ran: start what waits for them (and watch those with webhooks).
+            for tenant in {p.tenant for p in self.backend.predictions() if p.queued and not p.terminal}:
+                self._start_queued(tenant)
         return resumed
 
     def _schedule_tick(self, prediction_id: str, due: float | None) -> None:
