@@ -10,6 +10,7 @@ otherwise, never rejected).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,8 +62,6 @@ def media_of(model: str) -> Media:
 @cache
 def request_schema() -> dict[str, Any]:
     """The shipped generic request schema (read once)."""
-    import json
-
     path = data_dir("schemas") / "api" / "generic-model.request.json"
     schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return schema

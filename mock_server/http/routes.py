@@ -15,7 +15,8 @@ from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, 
 from mock_server.contract.generic import GenericEndpoint
 from mock_server.http.journal import ROUTE_NOTE
 from mock_server.http.state import state_of
-from mock_server.model.backend import Backend, Submission, generic_notes
+from mock_server.model.backend import Backend, Submission
+from mock_server.model.generic import generic_notes
 
 # First path segments under /api/v3/ that are API resources, never model owners.
 RESERVED = ("predictions", "media", "balance", "webhook", "model", "models", "account", "billings", "user")

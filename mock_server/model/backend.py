@@ -22,9 +22,9 @@ import httpx
 from mock_server.contract.catalog import Catalog, Endpoint
 from mock_server.contract.errors import BadRequest, Gone, NotFound
 from mock_server.contract.generic import GenericEndpoint
-from mock_server.model import images, media
+from mock_server.model import images
 from mock_server.model.clock import Clock
-from mock_server.model.generic import GenericModels
+from mock_server.model.generic import GenericModels, generic_spec
 from mock_server.model.limits import RateLimiter, Slots
 from mock_server.model.predictions import COMPLETED, CREATED, POLL_LOG_CAP, PROCESSING, Outcome, Prediction
 from mock_server.model.rules import Rules
@@ -32,8 +32,6 @@ from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
 from mock_server.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-# Transport flags change how outputs travel, not what they look like.
-_NOT_PIXELS = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 _MAX_DIMENSION = (256, 1536)
 KIND = "prediction"
 
@@ -402,7 +400,7 @@ class Backend:
     def spec(self, prediction: Prediction, index: int, source: bytes | None) -> images.Renderable:
         endpoint = self.endpoint(prediction.model)
         if isinstance(endpoint, GenericEndpoint):
-            return self._generic_spec(endpoint, prediction, index)
+            return generic_spec(endpoint, prediction, index)
         info = prediction.source
         input_size = _fit_box((info["width"], info["height"])) if info else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
@@ -415,29 +413,10 @@ class Backend:
             width=width,
             height=height,
             fmt=fmt,
-            params_digest=images.digest_params(prediction.params, exclude=_NOT_PIXELS),
+            params_digest=images.digest_params(prediction.params, exclude=images.NOT_PIXELS),
             source=source,
             source_note=info["note"] if info else None,
         )
-
-    @staticmethod
-    def _generic_spec(endpoint: GenericEndpoint, prediction: Prediction, index: int) -> images.Renderable:
-        """A generic model's output: its kind from the model's name, its size, format and length from the
-        parameters it acts on (adjustments are noted at submit by ``generic_notes``)."""
-        params = prediction.params
-        prompt = str(params.get("prompt", ""))
-        digest = images.digest_params(params, exclude=_NOT_PIXELS)
-        fmt = generic_format(endpoint, params)[0]
-        if endpoint.media == "audio":
-            seconds = media.clamp_seconds(params.get("duration"), "audio")[0]
-            return media.AudioSpec(prediction.model, prompt, prediction.seed, index, seconds, digest)
-        (width, height), _ = media.output_size(params, endpoint.media, prediction.model)
-        if endpoint.media == "video":
-            seconds = media.clamp_seconds(params.get("duration"), "video")[0]
-            return media.VideoSpec(prediction.model, prompt, prediction.seed, index, width, height, seconds, fmt,
-                                   digest)
-        return images.ImageSpec(model=prediction.model, prompt=prompt, seed=prediction.seed, index=index,
-                                width=width, height=height, fmt=fmt, params_digest=digest)
 
     def _source_bytes(self, prediction: Prediction) -> bytes | None:
         if not prediction.source:
@@ -544,35 +523,6 @@ class Backend:
         self.images.clear()
 
 
-def generic_format(endpoint: GenericEndpoint, params: dict[str, Any]) -> tuple[str, list[str]]:
-    """The output format of a generic model: the requested one when its kind can be made, else the default."""
-    formats = {"image": media.IMAGE_FORMATS, "video": media.VIDEO_FORMATS, "audio": media.AUDIO_FORMATS}
-    default = media.DEFAULT_FORMAT[endpoint.media]
-    wanted = params.get("output_format")
-    if wanted is None:
-        return default, []
-    if str(wanted).lower() in formats[endpoint.media]:
-        return str(wanted).lower(), []
-    return default, [f"output_format {wanted!r} is not one the fake makes for {endpoint.media}: {default} instead"]
-
-
-def generic_notes(endpoint: GenericEndpoint, body: dict[str, Any]) -> list[str]:
-    """What a generic model will not do as asked, for the prediction's notes."""
-    params = endpoint.known(body)
-    notes = [f"{name}: value not usable ({json_type(body[name])}), ignored" for name in endpoint.ignored(body)]
-    notes += generic_format(endpoint, params)[1]
-    if endpoint.media != "audio":
-        notes += media.output_size(params, endpoint.media, endpoint.model)[1]
-    if endpoint.media != "image":
-        notes += media.clamp_seconds(params.get("duration"), endpoint.media)[1]
-    return notes
-
-
-def json_type(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
-            type(None): "null"}.get(type(value), type(value).__name__)
-
-
 def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
     """An input image's size scaled into the documented 256..1536 per-side box, keeping its aspect."""
     width, height = size
@@ -583,4 +533,4 @@ def _fit_box(size: tuple[int, int]) -> tuple[int, int]:
     return fitted
 
 
-__all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission", "generic_notes"]
+__all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission"]

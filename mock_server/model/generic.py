@@ -12,8 +12,9 @@ from typing import Any
 from mock_server.contract.catalog import Catalog
 from mock_server.contract.errors import NotFound
 from mock_server.contract.generic import SUGGESTION_CUTOFF, GenericEndpoint, generic_endpoint, near_miss, nearest
+from mock_server.model import images, media
 from mock_server.model.clock import Clock
-from mock_server.model.predictions import rfc3339
+from mock_server.model.predictions import Prediction, rfc3339
 from mock_server.model.store import Record, Store
 from mock_server.settings import Settings
 
@@ -79,3 +80,51 @@ def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
         seen["last_at"] = max(seen["last_at"], record["last_at"])
     return [{**s, "first_at": rfc3339(s["first_at"]), "last_at": rfc3339(s["last_at"])}
             for s in sorted(by_model.values(), key=lambda s: (-s["count"], s["model"]))]
+
+
+def generic_spec(endpoint: GenericEndpoint, prediction: Prediction, index: int) -> images.Renderable:
+    """A generic model's output: its kind from the model's name, its size, format and length from the
+    parameters it acts on (adjustments are noted at submit by ``generic_notes``)."""
+    params = prediction.params
+    prompt = str(params.get("prompt", ""))
+    digest = images.digest_params(params, exclude=images.NOT_PIXELS)
+    fmt = generic_format(endpoint, params)[0]
+    if endpoint.media == "audio":
+        seconds = media.clamp_seconds(params.get("duration"), "audio")[0]
+        return media.AudioSpec(prediction.model, prompt, prediction.seed, index, seconds, digest)
+    (width, height), _ = media.output_size(params, endpoint.media, prediction.model)
+    if endpoint.media == "video":
+        seconds = media.clamp_seconds(params.get("duration"), "video")[0]
+        return media.VideoSpec(prediction.model, prompt, prediction.seed, index, width, height, seconds, fmt,
+                               digest)
+    return images.ImageSpec(model=prediction.model, prompt=prompt, seed=prediction.seed, index=index,
+                            width=width, height=height, fmt=fmt, params_digest=digest)
+
+
+def generic_format(endpoint: GenericEndpoint, params: dict[str, Any]) -> tuple[str, list[str]]:
+    """The output format of a generic model: the requested one when its kind can be made, else the default."""
+    formats = {"image": media.IMAGE_FORMATS, "video": media.VIDEO_FORMATS, "audio": media.AUDIO_FORMATS}
+    default = media.DEFAULT_FORMAT[endpoint.media]
+    wanted = params.get("output_format")
+    if wanted is None:
+        return default, []
+    if str(wanted).lower() in formats[endpoint.media]:
+        return str(wanted).lower(), []
+    return default, [f"output_format {wanted!r} is not one the fake makes for {endpoint.media}: {default} instead"]
+
+
+def generic_notes(endpoint: GenericEndpoint, body: dict[str, Any]) -> list[str]:
+    """What a generic model will not do as asked, for the prediction's notes."""
+    params = endpoint.known(body)
+    notes = [f"{name}: value not usable ({json_type(body[name])}), ignored" for name in endpoint.ignored(body)]
+    notes += generic_format(endpoint, params)[1]
+    if endpoint.media != "audio":
+        notes += media.output_size(params, endpoint.media, endpoint.model)[1]
+    if endpoint.media != "image":
+        notes += media.clamp_seconds(params.get("duration"), endpoint.media)[1]
+    return notes
+
+
+def json_type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
+            type(None): "null"}.get(type(value), type(value).__name__)

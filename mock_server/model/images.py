@@ -72,6 +72,9 @@ __all__ = [
 ]
 
 _PROMPT_EXCERPT_CHARS: Final = 90
+# Parameters left out of an output's params_digest: transport flags change how outputs travel, not what they look
+# like; prompt and seed are fields of the spec themselves.
+NOT_PIXELS: Final = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 
 
 @dataclass(frozen=True)
