@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 PREFIX = "WAVESPEED_MOCK_"
 PROGRESSIONS = ("time", "polls", "manual")
 REPLAY_MODES = ("strict", "lenient")
+UNKNOWN_MODELS = ("generic", "reject")
+_RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
+               "hour": 3600.0}
 
 
 def _opt(help: str, *, choices: tuple[str, ...] | None = None, repeat: bool = False, default: Any = MISSING) -> Any:
@@ -85,6 +88,18 @@ class Settings:
     replay_mode: str = _opt("with --replay, a submit no cassette matches: strict (an error naming the nearest "
                             "cassette) or lenient (the generated fake answers)", choices=REPLAY_MODES, default="strict")
     seed: int | None = _opt("seed ids and randomness for reproducible runs", default=None)
+    unknown_models: str = _opt("a model path no schema describes: generic (served by a generic model, placeholder "
+                               "outputs) or reject (404 suggesting the nearest known id)",
+                               choices=UNKNOWN_MODELS, default="generic")
+    generic_price: float = _opt("USD per output charged for a generically served model", default=0.01)
+    generic_latency: float = _opt("seconds of generation of a generically served model (before --latency-scale)",
+                                  default=5.0)
+    output_ttl: float | None = _opt("seconds output URLs stay downloadable after a prediction ends (then 410); "
+                                    "default: --record-ttl", default=None)
+    rate_limit: str | None = _opt("submits each API key may start per window, e.g. 10/min (also N/s, N/h); "
+                                  "beyond: 429 with Retry-After", default=None)
+    max_concurrency: int = _opt("predictions of one API key that run at once; later ones wait in 'created' "
+                                "(first in, first out) until one ends. 0 = no limit", default=0)
     log_level: str = _opt("log level, of uvicorn and of the fake's events",
                           choices=("critical", "error", "warning", "info", "debug"), default="info")
     log_format: str = _opt("log lines as text (uvicorn's format) or json (one object per line: time, level, logger, "
@@ -133,9 +148,35 @@ class Settings:
             problems.append("store must be memory:// or redis://HOST:PORT/DB")
         if self.replay_speed < 0 or self.replay_mode not in REPLAY_MODES:
             problems.append(f"replay_speed must not be negative and replay_mode one of {', '.join(REPLAY_MODES)}")
+        if self.unknown_models not in UNKNOWN_MODELS:
+            problems.append(f"unknown_models must be one of {', '.join(UNKNOWN_MODELS)}")
+        if self.generic_price < 0 or self.generic_latency < 0:
+            problems.append("generic_price and generic_latency must not be negative")
+        if self.output_ttl is not None and self.output_ttl <= 0:
+            problems.append("output_ttl must be positive")
+        if self.max_concurrency < 0:
+            problems.append("max_concurrency must not be negative (0 = no limit)")
+        try:
+            self.rate_window()
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
         return self
+
+    def rate_window(self) -> tuple[int, float] | None:
+        """``--rate-limit`` as (submits allowed, window seconds); None when there is no limit."""
+        if not self.rate_limit:
+            return None
+        count, _, unit = self.rate_limit.strip().partition("/")
+        seconds = _RATE_UNITS.get(unit.strip().lower() or "min")
+        if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+            raise ValueError(f"rate_limit must look like 10/min (or N/s, N/h), not {self.rate_limit!r}")
+        return int(count), seconds
+
+    @property
+    def effective_output_ttl(self) -> float:
+        return self.record_ttl if self.output_ttl is None else self.output_ttl
 
     def limits(self) -> Limits:
         """The store's bounds, from these settings."""

@@ -14,7 +14,7 @@ from tests.conftest import Live
 
 PRICED = "wavespeed-ai/flux-kontext-pro"  # $0.04 per image in the schemas index
 PER_RUN = "wavespeed-ai/flux-kontext-dev/multi"  # $0.03 per run
-UNPRICED = "wavespeed-ai/flux-kontext-max/text-to-image"  # the reference notes found no price for it
+ASSUMED = "wavespeed-ai/flux-kontext-max/text-to-image"  # no documented price: the max family's, assumed
 
 
 def balance(server: Live) -> float:
@@ -54,13 +54,14 @@ def test_a_completed_prediction_is_charged_its_catalog_price_per_output(live: Li
     assert accounts(live).charged(live.tenant) == 2
 
 
-def test_failed_and_unpriced_predictions_are_free(live: Live) -> None:
+def test_failed_predictions_are_free_and_assumed_prices_are_charged(live: Live) -> None:
     live.backend.rules.enqueue(make_outcome({"status": "failed", "code": 5000}), tenant=live.tenant)
     failed = live.run_to_end(PRICED, {"prompt": "x", "image": "https://example.com/a.png"})
-    live.run_to_end(UNPRICED, {"prompt": "x"})
 
     assert failed["status"] == "failed"
     assert balance(live) == 10.0
+    live.run_to_end(ASSUMED, {"prompt": "x"})
+    assert balance(live) == pytest.approx(9.92)
 
 
 def test_each_key_has_its_own_meter(live: Live) -> None:

@@ -418,7 +418,7 @@ def test_the_controller_still_refuses_what_no_schema_can_express(live: Live) -> 
     assert validate_control("add_fault", uniform) == []
     assert httpx.post(f"{live.base_url}/_mock/faults", json=uniform).status_code == 400
     with pytest.raises(BadRequest, match="unknown model"):
-        live.running.app.state.mock.controller.enqueue(**check_control("enqueue", {"model": "acme/none"}))
+        live.running.app.state.mock.controller.enqueue(**check_control("enqueue", {"model": "no model id"}))
 
 
 def test_serve_reports_a_broken_scenario_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

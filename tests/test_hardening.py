@@ -109,7 +109,7 @@ def test_a_declared_oversized_body_is_a_413_and_is_never_read(start_server: Call
 
     assert response.status_code == 413
     assert response.json() == {"code": 413, "message": "Request body is 10014 bytes; the limit is 4096 bytes"}
-    [entry] = server.running.app.state.mock.journal.find(tenant=server.key)
+    [entry] = server.running.app.state.mock.journal.find(tenant=server.tenant)
     assert entry.status == 413
     assert server.run_to_end(T2I, {"prompt": "fine"})["status"] == "completed"
 

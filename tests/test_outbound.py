@@ -292,7 +292,7 @@ def test_a_webhook_to_a_name_resolving_elsewhere_is_blocked_before_connecting(
     finish(server, submit(server, "http://hooks.localhost:9/hook"))
     idle(server)
 
-    [record] = dispatcher(server).deliveries(server.key)
+    [record] = dispatcher(server).deliveries(server.tenant)
     assert (record["status"], record["note"]) == (None, BLOCKED)
     assert "hooks.localhost" in network["lookups"] and network["sent"] == []
 
@@ -308,7 +308,7 @@ def test_a_webhook_to_a_loopback_name_is_delivered_to_the_checked_address(
     idle(server)
 
     assert hook.headers["host"] == f"hooks.localhost:{port}"
-    assert dispatcher(server).deliveries(server.key)[0]["status"] == 200
+    assert dispatcher(server).deliveries(server.tenant)[0]["status"] == 200
 
 
 def test_the_guard_imports_nothing_of_ours() -> None:

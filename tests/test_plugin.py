@@ -633,6 +633,29 @@ def test_teardown_audit_for_every_test_from_ini_or_flags(pytester: pytest.Pytest
                                  "*- prediction * 3 poll interval(s) shorter than the required 0.3 s: polls 1→2 *"])
 
 
+UNKNOWN_MODEL = CLIENT + '''
+def test_unknown_model(wavespeed):
+    response = HTTP.post(f"{wavespeed.base_url}/api/v3/acme/flux-kontext-pro", json={"prompt": "x"},
+                         headers=wavespeed.headers)
+    assert response.status_code == int(os.environ["EXPECTED"]), response.text
+'''
+
+
+@pytest.mark.parametrize(("ini", "flags", "expected"), [
+    ("", (), "200"),
+    ("wavespeed_unknown_models = reject", (), "404"),
+    ("wavespeed_unknown_models = reject", ("--wavespeed-unknown-models=generic",), "200"),
+])
+def test_unknown_models_are_served_generically_or_rejected_as_configured(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...],
+        expected: str) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(UNKNOWN_MODEL)
+    monkeypatch.setenv("EXPECTED", expected)
+
+    pytester.runpytest(*STRICT, *flags).assert_outcomes(passed=1)
+
+
 def test_bad_ini_values_are_usage_errors(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nwavespeed_progression = warp\n")
     pytester.makepyfile(STATUSES)

@@ -50,7 +50,7 @@ def test_every_source_table_file_is_in_its_canonical_form() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in SCHEMAS.rglob("*.json") if "sources" not in p.parts
-                                        and p.name not in ("openapi.json", "index.json")))
+                                        and p.name not in ("openapi.json", "index.json", "control-operations.json")))
 def test_every_generated_schema_is_valid_json_schema_2020_12(path: str) -> None:
     schema = json.loads(next(SCHEMAS.rglob(path)).read_text())
     Draft202012Validator.check_schema(schema)

@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from mock_server.contract.pricing import catalog_price
 from mock_server.resources import data_dir
 
 # Nominal (queue wait, generation) seconds per family, in the range the docs and model pages describe.
@@ -85,14 +86,15 @@ class Catalog:
         index = _read(root / "index.json")
         for entry in index["endpoints"]:
             request = _read(root / entry["request"])
+            price_usd, price_unit = catalog_price(entry["model"], entry)
             endpoint = Endpoint(
                 model=entry["model"],
                 kind=entry["kind"],
                 request_schema=request,
                 submit_schema=_read(root / entry["submit_response"]),
                 result_schema=_read(root / entry["result_response"]),
-                price_usd=entry.get("price_usd"),
-                price_unit=entry.get("price_unit"),
+                price_usd=price_usd,
+                price_unit=price_unit,
                 latency=next((v for k, v in _LATENCY if k in entry["model"]), _OTHER_LATENCY),
                 info=entry,
             )

@@ -77,9 +77,19 @@ class Conflict(ApiError):
     message = "Conflict"
 
 
+class Gone(ApiError):
+    status_code = 410
+    message = "Gone"
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     message = "Payload too large"
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+    message = "Too many requests"
 
 
 def render_api_error(request: Request, exc: Exception) -> Response:

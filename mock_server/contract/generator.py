@@ -37,6 +37,9 @@ class Sources:
     descriptions: Json
     # The hand-written /_mock/ body schemas (schemas/control/, beside sources/), for the OpenAPI document.
     control: Json = field(default_factory=dict)
+    # The hand-written schemas of the API's own resources (``schemas/api/`` beside the sources), for the OpenAPI
+    # document; a user's schemas folder has none.
+    api: dict[str, Json] = field(default_factory=dict)
 
 
 def load_sources(directory: Path) -> Sources:
@@ -50,7 +53,9 @@ def load_sources(directory: Path) -> Sources:
     descriptions = json.loads((directory / "descriptions.json").read_text(encoding="utf-8"))
     control = {p.stem: json.loads(p.read_text(encoding="utf-8"))
                for p in sorted((directory.parent / "control").glob("*.json"))}
-    return Sources(dict(sorted(tables.items())), overlays, descriptions, control)
+    api = {path.name: json.loads(path.read_text(encoding="utf-8"))
+           for path in sorted((directory.parent / "api").glob("*.json"))}
+    return Sources(dict(sorted(tables.items())), overlays, descriptions, control, api)
 
 
 # --- request schemas ---------------------------------------------------------------------------------
@@ -315,6 +320,8 @@ def error_schema() -> Json:
             "message": {"type": "string", "minLength": 1, "description": "What went wrong, for a person."},
             "error_code": {"type": "string", "description": "Optional machine-readable reason."},
             "error": {"type": "string", "description": "Same text under the key the docs show for some errors."},
+            "suggestion": {"type": "string",
+                           "description": "The known model id nearest to an unknown one (--unknown-models reject)."},
             "errors": {
                 "type": "array",
                 "description": "Every validation violation: where and why.",
@@ -368,7 +375,7 @@ def build(sources: Sources) -> dict[str, str]:
     files["result-response.json"] = envelope_schema(None, "result", sources)
     files["error.json"] = error_schema()
     files["index.json"] = {"endpoints": index}
-    files["openapi.json"] = openapi_document(files, index, sources.control)
+    files["openapi.json"] = openapi_document(files, index, sources.control, sources.api)
     return {name: json.dumps(doc, indent=2, ensure_ascii=False) + "\n" for name, doc in sorted(files.items())}
 
 

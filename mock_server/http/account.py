@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mock_server.contract.pricing import CURRENCY
 from mock_server.http.routes import authenticate, backend_of, envelope
 from mock_server.http.state import state_of
 from mock_server.model.backend import Backend
 from mock_server.model.predictions import COMPLETED, Prediction
 from mock_server.settings import Settings
 
-CURRENCY = "USD"
+BILLING_LOG = "billing"  # one entry per charged prediction: what billings/search and usage_stats are built from
 
 
 class Accounts:
@@ -50,10 +54,22 @@ class Accounts:
     def _charge(self, prediction: Prediction) -> None:
         if prediction.status != COMPLETED:
             return
-        endpoint = self.backend.catalog.endpoints.get(prediction.model)
-        cost = endpoint.cost(len(prediction.outputs)) if endpoint is not None else 0.0
+        # The price table of contract.pricing, as the quotes and the catalog show it (generic models included).
+        endpoint = self.backend.endpoint(prediction.model)
+        cost = round(endpoint.cost(len(prediction.outputs)), 6)
         self.store.incr("spent", cost, tenant=prediction.tenant)
         self.store.incr("charged", 1, tenant=prediction.tenant)
+        when = prediction.finished_at if prediction.finished_at is not None else self.backend.clock.now()
+        self.store.append(BILLING_LOG, {
+            "uuid": hashlib.sha256(f"billing:{prediction.id}".encode()).hexdigest()[:32],
+            "billing_type": "deduct", "price": cost, "prediction_id": prediction.id, "model": prediction.model,
+            "outputs": len(prediction.outputs), "unit_price": endpoint.price_usd or 0.0,
+            "unit": endpoint.price_unit or "run", "time": when,
+        }, tenant=prediction.tenant)
+
+    def billing(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's charges, oldest first (capped like every log: the oldest go first)."""
+        return self.store.entries(BILLING_LOG, tenant)
 
 
 def accounts_of(request: Request) -> Accounts:

@@ -20,7 +20,7 @@ from mock_server.contract.catalog import Catalog, catalog_for
 from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
 from mock_server.contract.jsonbody import parse_json
-from mock_server.http import account, control, models, routes, uploads, webhooks
+from mock_server.http import account, billing, control, history, legacy, models, pricing, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
 from mock_server.http.inspector import routes as inspector_routes
 from mock_server.http.journal import Journal, JournalMiddleware
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
                   Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
                   Middleware(FaultMiddleware, faults=state.faults)]
     extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,
-                                     *models.routes_for(catalog, server=settings.public_url)]
+                                     *models.routes_for(catalog, server=settings.public_url), *pricing.routes,
+                                     *history.routes, *billing.routes, *legacy.routes]
     extra_routes += inspector_routes  # /_mock/ui: a page that reads the control API above
 
     @asynccontextmanager

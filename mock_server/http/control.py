@@ -22,6 +22,7 @@ from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import tenant_id
 from mock_server.http.state import AppState, state_of
 from mock_server.logs import event, get_logger
+from mock_server.model.generic import MODEL_ID
 from mock_server.model.predictions import Prediction
 from mock_server.model.rules import make_outcome
 from mock_server.settings import PROGRESSIONS
@@ -58,6 +59,7 @@ OPERATIONS = (
     Operation("configure_webhooks", "POST", "/webhooks"),
     Operation("deliveries", "GET", "/webhooks/deliveries"),
     Operation("apply_scenario", "POST", "/scenario"),
+    Operation("generic", "GET", "/generic"),
 )
 
 
@@ -99,9 +101,8 @@ class Controller:
                 times: int | None = 1) -> dict[str, Any]:
         """Queue how the next ``times`` matching predictions end (None: all of them until reset)."""
         tenant = _tenant(tenant)
-        tenant = _tenant(tenant)
-        if model is not None and self.backend.catalog.get(model) is None:
-            raise BadRequest(f"unknown model {model!r}")
+        if model is not None:
+            self._check_model(model)
         try:
             rule = self.backend.rules.enqueue(make_outcome(outcome or {}), model=model,
                                                  prompt_contains=prompt_contains, tenant=tenant, times=times)
@@ -109,6 +110,13 @@ class Controller:
             raise BadRequest(str(exc)) from None
         result: dict[str, Any] = rule.to_json()
         return result
+
+    def _check_model(self, model: str) -> None:
+        # Any model id is a model when unknown ones are served generically; in reject mode only catalog ids are.
+        if self.backend.catalog.get(model) is not None:
+            return
+        if self.backend.settings.unknown_models == "reject" or not MODEL_ID.fullmatch(model):
+            raise BadRequest(f"unknown model {model!r}")
 
     def outcomes(self, tenant: str | None = None) -> list[dict[str, Any]]:
         tenant = _tenant(tenant)
@@ -123,9 +131,8 @@ class Controller:
         """Per-model (or "*") progression, polls per step, and latency (seconds, or [queue, generation]);
         for one tenant only when ``tenant`` is given."""
         tenant = _tenant(tenant)
-        tenant = _tenant(tenant)
-        if model != "*" and self.backend.catalog.get(model) is None:
-            raise BadRequest(f"unknown model {model!r}")
+        if model != "*":
+            self._check_model(model)
         if progression is not None and progression not in PROGRESSIONS:
             raise BadRequest(f"progression must be one of {', '.join(PROGRESSIONS)}")
         if poll_every is not None and (not isinstance(poll_every, int) or poll_every < 1):
@@ -201,7 +208,6 @@ class Controller:
                 body_contains: str | None = None) -> list[dict[str, Any]]:
         """Recorded requests, oldest first, filtered by any of the given fields."""
         tenant = _tenant(tenant)
-        tenant = _tenant(tenant)
         entries = self.state.journal.find(**_filters(tenant, method, path, status, kind, body_contains))
         return [e.to_json() for e in entries]
 
@@ -223,7 +229,6 @@ class Controller:
         """Adversarial webhook delivery: delay, duplicates, newest-first order (events held up to
         ``hold_seconds``), or a wrong signature."""
         tenant = _tenant(tenant)
-        tenant = _tenant(tenant)
         try:
             self.state.webhooks.configure(tenant=tenant, delay=delay, duplicate=duplicate,
                                              out_of_order=out_of_order, bad_signature=bad_signature,
@@ -237,6 +242,12 @@ class Controller:
         tenant = _tenant(tenant)
         result: list[dict[str, Any]] = self.state.webhooks.deliveries(tenant)
         return result
+
+    def generic(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Model paths served by the generic model (no schema): count, media kind, the known id a near miss
+        resembles, first and last use; of one tenant, or of all added up."""
+        tenant = _tenant(tenant)
+        return self.backend.generic.served(tenant)
 
     # --- declarative scenarios -------------------------------------------------------------------------
 

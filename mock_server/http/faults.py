@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
+from mock_server.http.routes import RESERVED
 from mock_server.logs import event, get_logger
 from mock_server.model.store import DELETE, Deleted, MemoryStore, Record, Store
 
@@ -40,6 +41,7 @@ CONTROL_PREFIX = "/_mock/"
 # Bound on waiting for the server to notice a connection we cut; it normally takes one loop iteration.
 DISCONNECT_WAIT = 5.0
 _log = get_logger("faults")
+GATEWAY_TIMEOUT = 504
 
 
 class FaultUnsupported(RuntimeError):
@@ -348,16 +350,18 @@ class FaultMiddleware:
               tenant=tenant, remaining=fault.remaining)
         if scope.get("extensions") is None:
             scope["extensions"] = {}
-        scope["extensions"][FAULT_NOTE] = _note(fault, delay)  # in place: the journal holds the same dict
+        scope["extensions"][FAULT_NOTE] = _note(fault, delay, scope)  # in place: the journal holds the same dict
         if delay > 0:
             await asyncio.sleep(delay)
         await HANDLERS[fault.action](self.app, fault, scope, receive, send)
 
 
-def _note(fault: FaultSpec, delay: float) -> str:
+def _note(fault: FaultSpec, delay: float, scope: Scope) -> str:
     if fault.action == "latency":
         return f"fault {fault.id}: latency {delay:.3f} s"
     what = f"status {fault.status}" if fault.action == "status" else fault.action
+    if fault.status == GATEWAY_TIMEOUT and is_submit(scope):
+        what += " (after the app ran: the prediction exists)"
     return f"fault {fault.id}: {what}" + (f" after {delay:.3f} s" if delay > 0 else "")
 
 
@@ -367,10 +371,26 @@ async def _continue(app: ASGIApp, fault: FaultSpec, scope: Scope, receive: Recei
 
 async def _status_reply(app: ASGIApp, fault: FaultSpec, scope: Scope, receive: Receive, send: Send) -> None:
     status = fault.status or 500
+    if status == GATEWAY_TIMEOUT and is_submit(scope):
+        # A gateway timeout means the gateway stopped waiting, not that the request never arrived: the docs' sync
+        # mode "returns HTTP 504 while the task still completes". So the app runs (the task exists, a sync submit
+        # is waited for) and only its answer is replaced. Every other status answers before the app.
+        async def discard(message: Message) -> None:
+            pass
+
+        with contextlib.suppress(Exception):  # the client gets the 504 whatever the app did
+            await app(scope, receive, discard)
     headers = {"Retry-After": _seconds(fault.retry_after)} if fault.retry_after is not None else None
     message = fault.message or _phrase(status)
     await JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)(
         scope, receive, send)
+
+
+def is_submit(scope: Scope) -> bool:
+    """A ``POST /api/v3/{owner}/{model}...`` (not one of the API's own resources)."""
+    path: str = scope["path"]
+    return (scope["method"] == "POST" and path.startswith("/api/v3/")
+            and path.removeprefix("/api/v3/").split("/", 1)[0] not in RESERVED)
 
 
 def _phrase(status: int) -> str:

@@ -32,6 +32,8 @@ REDACTED_HEADERS = ("authorization", "proxy-authorization")
 BINARY_TYPES = ("multipart/", "application/octet-stream", "image/", "audio/", "video/", "application/zip")
 # FaultMiddleware leaves a note here so the journal can say why a request was cut or answered with an error.
 FAULT_NOTE = "wavespeed_mock.fault"
+# Routes leave a note here for what a client cannot see in the answer (e.g. a model served generically).
+ROUTE_NOTE = "wavespeed_mock.note"
 # The journal's "record this request now", for FaultMiddleware to call before it cuts a connection.
 JOURNAL_FLUSH = "wavespeed_mock.journal_flush"
 
@@ -297,8 +299,9 @@ class JournalMiddleware:
                 return
             recorded = True
             status = capture.status if capture.complete else None
-            fault = (scope.get("extensions") or {}).get(FAULT_NOTE)
-            note = fault if isinstance(fault, str) else None
+            extensions = scope.get("extensions") or {}
+            said = [n for n in (extensions.get(FAULT_NOTE), extensions.get(ROUTE_NOTE)) if isinstance(n, str)]
+            note = "; ".join(said) or None
             if error is not None and capture.status is None:
                 # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
                 status, note = 500, note or f"unhandled {type(error).__name__}"

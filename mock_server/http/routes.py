@@ -9,15 +9,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
+from mock_server.contract import generic
 from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.contract.generic import GenericEndpoint
 from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint
 from mock_server.http import outbound
+from mock_server.http.journal import ROUTE_NOTE
 from mock_server.http.state import state_of
 from mock_server.model.backend import Backend, Submission
+from mock_server.model.generic import generic_notes
 
 # First path segments under /api/v3/ that are API resources, never model owners.
 RESERVED = ("predictions", "media", "balance", "webhook", "model", "models", "account", "billings", "user")
+# Marks an answer of a model served generically; a near miss of a known id also names that id.
+GENERIC_HEADER = "X-WaveSpeed-Mock-Generic"
+NEAR_MISS_HEADER = "X-WaveSpeed-Mock-Near-Miss"
 WEBHOOK_BASE64 = "webhook callback does not support base64 output, please use the normal API to use base64 output"
 
 
@@ -45,8 +52,8 @@ def authenticate(request: Request) -> str:
     return tenant
 
 
-def envelope(data: Any) -> JSONResponse:
-    return JSONResponse({"code": 200, "message": "success", "data": data})
+def envelope(data: Any, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": 200, "message": "success", "data": data}, headers=headers)
 
 
 async def read_json(request: Request) -> Any:
@@ -63,14 +70,17 @@ async def submit(request: Request) -> Response:
             raise MethodNotAllowed(f"POST is not allowed on {request.url.path}", allow=["GET", "HEAD"])
         raise NotFound(f"No route for POST {request.url.path}")
     backend = backend_of(request)
-    endpoint = backend.catalog.get(model)
     tenant = authenticate(request)
-    if endpoint is None:
-        raise NotFound(f"Model {model!r} not found")
+    backend.rate.check(tenant)  # --rate-limit: 429 with Retry-After beyond N submits per window
+    # A model without a schema is served by the generic model (or, with --unknown-models reject, a 404).
+    endpoint = backend.catalog.get(model) or backend.generic.resolve(model)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object of model inputs")
-    violations = backend.catalog.validate(model, body, strict=backend.settings.unknown_fields == "reject")
+    if isinstance(endpoint, GenericEndpoint):
+        violations = generic.validate(body)
+    else:
+        violations = backend.catalog.validate(model, body, strict=backend.settings.unknown_fields == "reject")
     if violations:
         listed = "; ".join(f"{v.path}: {v.message}" for v in violations)
         raise BadRequest(f"Invalid parameters for {model}: {listed}", errors=[v.to_json() for v in violations])
@@ -79,8 +89,22 @@ async def submit(request: Request) -> Response:
         raise BadRequest(f"webhook {problem}", errors=[{"path": "webhook", "message": problem}])
     if webhook is not None and endpoint.known(body).get("enable_base64_output"):
         raise BadRequest(WEBHOOK_BASE64, extra={"error": WEBHOOK_BASE64})
-    data = await backend.submit(Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook))
-    return envelope(data)
+    headers: dict[str, str] = {}
+    notes: list[str] = []
+    if isinstance(endpoint, GenericEndpoint):
+        near = backend.generic.near_miss(model)
+        notes = [f"served generically: no schema for {model} (a placeholder {endpoint.media} model)"]
+        headers[GENERIC_HEADER] = "1"
+        if near is not None:
+            notes.append(f"near miss: did you mean {near}?")
+            headers[NEAR_MISS_HEADER] = near
+        request.scope.setdefault("extensions", {})[ROUTE_NOTE] = "; ".join(notes)
+        notes += generic_notes(endpoint, body)
+    data = await backend.submit(Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook,
+                                           notes=tuple(notes)))
+    if isinstance(endpoint, GenericEndpoint):
+        backend.generic.record(tenant, endpoint, headers.get(NEAR_MISS_HEADER))
+    return envelope(data, headers=headers)
 
 
 def _is_resource(model: str) -> bool:

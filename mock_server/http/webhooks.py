@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -207,6 +208,10 @@ class WebhookDispatcher:
             if prediction.webhook is not None and not prediction.terminal:
                 self.watch(prediction)
                 resumed += 1
+        if self.backend.slots is not None:
+            # Slots may have freed while no server ran: start what waits for them (and watch those with webhooks).
+            for tenant in {p.tenant for p in self.backend.predictions() if p.queued and not p.terminal}:
+                self._start_queued(tenant)
         return resumed
 
     def _schedule_tick(self, prediction_id: str, due: float | None) -> None:
@@ -226,6 +231,9 @@ class WebhookDispatcher:
     # --- events -----------------------------------------------------------------------------------------
 
     def _on_terminal(self, prediction: Prediction) -> None:
+        if self.backend.slots is not None:
+            # A slot just freed: a queued prediction of this key may start, and nobody may be polling it.
+            self._hand_over(self._start_queued, prediction.tenant)
         if prediction.webhook is None:
             return
         # Only the worker that ended the prediction gets here; the claim also covers a retried store update.
@@ -244,6 +252,17 @@ class WebhookDispatcher:
         except RuntimeError:  # the loop closed in between
             self._done(1)
             self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
+
+    def _hand_over(self, work: Callable[[str], None], tenant: str) -> None:
+        loop = self._server_loop()
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed in between
+                loop.call_soon_threadsafe(work, tenant)
+
+    def _start_queued(self, tenant: str) -> None:
+        """Start the tenant's queued predictions that have a free slot now; watch those with webhooks."""
+        for prediction in self.backend.admit(tenant):
+            self.watch(prediction)
 
     def _server_loop(self) -> asyncio.AbstractEventLoop | None:
         loop = self._server_loop_of() if self._server_loop_of is not None else self._loop

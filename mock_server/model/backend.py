@@ -20,11 +20,14 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 
 from mock_server.contract.catalog import Catalog, Endpoint
-from mock_server.contract.errors import BadRequest, NotFound
+from mock_server.contract.errors import BadRequest, Gone, NotFound
+from mock_server.contract.generic import GenericEndpoint
 from mock_server.http import outbound  # imports nothing of ours: a leaf, like settings
 from mock_server.logs import event, get_logger
 from mock_server.model import images
 from mock_server.model.clock import Clock
+from mock_server.model.generic import GenericModels, generic_spec
+from mock_server.model.limits import RateLimiter, Slots
 from mock_server.model.predictions import COMPLETED, POLL_LOG_CAP, Outcome, Prediction
 from mock_server.model.replay import Replayer, shaped
 from mock_server.model.rules import Rule, Rules
@@ -33,8 +36,6 @@ from mock_server.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 FETCH_TIMEOUT = 10.0  # seconds for one --fetch-inputs download
-# Transport flags change how outputs travel, not what they look like.
-_NOT_PIXELS = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 _MAX_DIMENSION = (256, 1536)
 KIND = "prediction"
 
@@ -74,6 +75,7 @@ class Submission:
     base_url: str
     request_host: str
     webhook: str | None = None
+    notes: tuple[str, ...] = ()  # what the route noticed that a client cannot see (served generically, ...)
 
 
 Listener = Callable[[Prediction], None]
@@ -98,11 +100,16 @@ class Backend:
         # --replay DIR: the recorded cassettes submits are matched against (model/replay.py); loaded once, here.
         self.replay = (Replayer.load(settings.replay, catalog, speed=settings.replay_speed, mode=settings.replay_mode)
                        if settings.replay else None)
+        self.generic = GenericModels(settings, catalog, store, clock)
+        self.rate = RateLimiter(store, clock, settings.rate_window())
+        self.slots = Slots(store, settings.max_concurrency, self._running, clock) if settings.max_concurrency else None
         self.images = images.ImageCache(settings.image_cache_bytes)
         # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
         self.on_terminal: list[Listener] = []
         # Called with each new prediction, on the server's loop (e.g. webhook timers).
         self.on_submit: list[Listener] = []
+        if self.slots is not None:
+            self.on_terminal.append(self._free_slot)
 
     # --- ids and randomness --------------------------------------------------------------------------
 
@@ -144,7 +151,7 @@ class Backend:
             run = outcome.latency
         prediction_id = self.new_id()
         seed = params.get("seed", endpoint.default("seed", -1))
-        notes: list[str] = []
+        notes: list[str] = list(submission.notes)
         if seed is None or seed == -1:
             seed = int(prediction_id[:8], 16) % (2**31 - 1)
             notes.append(f"seed -1 resolved to {seed}")
@@ -172,12 +179,17 @@ class Backend:
             webhook=submission.webhook,
             source=stored_source,
             notes=notes,
+            # Sync mode holds the connection open: it is started at once, outside --max-concurrency.
+            queued=self.slots is not None and not params.get("enable_sync_mode"),
         )
         if recording is not None:  # replay hook: the prediction plays the recording back
             prediction = recording.replayed(prediction)
         self.store.put(KIND, prediction.id, prediction.to_record(), tenant=tenant)
         if rule is not None:
             _outcome_applied(rule, prediction)
+        if prediction.queued:
+            self.admit(tenant)
+            prediction = self._read(prediction.id) or prediction  # started at once when a slot was free
         for listener in self.on_submit:
             listener(prediction)
         if params.get("enable_sync_mode"):
@@ -201,6 +213,10 @@ class Backend:
         """Apply ``move`` to the stored prediction atomically, then refresh its status; listeners hear of a
         prediction that this call (and no other worker's) brought to an end."""
         finished: list[bool] = []
+        if self.slots is not None:
+            current = self.store.get(KIND, prediction_id)
+            if current is not None and current.get("queued"):
+                self.admit(current["tenant"])  # a slot may have freed since it was queued
 
         def change(record: Record) -> Record:
             finished.clear()
@@ -252,6 +268,8 @@ class Backend:
             self._owned(tenant, prediction_id)
 
         def step(prediction: Prediction, now: float) -> None:
+            if prediction.queued:  # told to move: it starts now, outside the concurrency limit
+                prediction.queued, prediction.started_at, prediction.polls_at_start = False, now, prediction.polls
             prediction.forced_stage = min(2, prediction.stage(now) + steps)
 
         return self._existing(self._change(prediction_id, step), prediction_id)
@@ -260,16 +278,77 @@ class Backend:
         return [Prediction.from_record(r) for r in self.store.records(KIND, tenant)]
 
     def tick(self) -> list[Prediction]:
-        """Finish every time-progressed prediction whose moment has come; returns those that finished here."""
-        now = self.clock.now()
+        """Finish every prediction whose moment has come (and start queued ones whose slot freed, which may
+        finish in turn); returns those that finished here."""
         finished: list[Prediction] = []
-        for prediction in self.predictions():
+        while True:
+            now = self.clock.now()
+            progressed = False
+            for prediction in self.predictions():
+                due = prediction.due_at()
+                if not prediction.terminal and due is not None and due <= now:
+                    updated = self._change(prediction.id, lambda p, t: None)
+                    if updated is not None and updated.terminal:
+                        finished.append(updated)
+                        progressed = True
+            if self.slots is not None:
+                for tenant in {p.tenant for p in self.predictions() if p.queued and not p.terminal}:
+                    progressed = bool(self.admit(tenant)) or progressed
+            if not progressed:
+                return finished
+
+    # --- concurrency slots (--max-concurrency) -------------------------------------------------------------
+
+    def admit(self, tenant: str) -> list[Prediction]:
+        """Give the tenant's free slots to its queued predictions, oldest first; returns those started.
+
+        A queued prediction starts at the moment its slot was freed (or at its creation, if later), so the
+        schedule is the same however late somebody looks. Running predictions whose time has come are settled
+        first: their slots free as of when they ended.
+        """
+        if self.slots is None:
+            return []
+        now = self.clock.now()
+        for prediction in self.predictions(tenant):
             due = prediction.due_at()
-            if not prediction.terminal and due is not None and due <= now:
-                updated = self._change(prediction.id, lambda p, t: None)
-                if updated is not None and updated.terminal:
-                    finished.append(updated)
-        return finished
+            if not prediction.queued and not prediction.terminal and due is not None and due <= now:
+                self._change(prediction.id, lambda p, t: None)
+        started: list[Prediction] = []
+        for prediction in self.predictions(tenant):  # oldest first: first in, first out
+            if not prediction.queued or prediction.terminal:
+                continue
+            freed_at = self.slots.acquire(tenant, prediction.id)
+            if freed_at is None:
+                break
+            begin = max(prediction.created_at, freed_at)
+            applied: list[bool] = []
+
+            def start(record: Record, begin: float = begin, applied: list[bool] = applied) -> Record | None:
+                applied.clear()
+                if not record.get("queued"):
+                    return None
+                applied.append(True)
+                return {**record, "queued": False, "started_at": begin, "polls_at_start": record["polls"]}
+
+            record = self.store.update(KIND, prediction.id, start)
+            if record is None or not applied:  # deleted, or started by another worker meanwhile
+                self.slots.release(tenant, prediction.id, freed_at)
+                continue
+            started.append(Prediction.from_record(record))
+        return started
+
+    def _running(self, prediction_id: str) -> tuple[bool, float | None]:
+        """Of a slot's holder: does it still run, and when did it end."""
+        record = self.store.get(KIND, prediction_id)
+        if record is None:
+            return False, None
+        prediction = Prediction.from_record(record)
+        return not prediction.terminal, prediction.finished_at
+
+    def _free_slot(self, prediction: Prediction) -> None:
+        if self.slots is not None:
+            ended = prediction.finished_at if prediction.finished_at is not None else self.clock.now()
+            self.slots.release(prediction.tenant, prediction.id, ended)
 
     def delete(self, tenant: str, prediction_id: str) -> bool:
         if self.store.owner(KIND, prediction_id) != tenant:
@@ -336,8 +415,14 @@ class Backend:
 
     # --- outputs --------------------------------------------------------------------------------------
 
-    def spec(self, prediction: Prediction, index: int, source: bytes | None) -> images.ImageSpec:
-        endpoint = self.catalog.endpoints[prediction.model]
+    def endpoint(self, model: str) -> Endpoint:
+        """A model's endpoint: from the catalog, or the generic one for a path it does not know."""
+        return self.catalog.get(model) or self.generic.endpoint(model)
+
+    def spec(self, prediction: Prediction, index: int, source: bytes | None) -> images.Renderable:
+        endpoint = self.endpoint(prediction.model)
+        if isinstance(endpoint, GenericEndpoint):
+            return generic_spec(endpoint, prediction, index)
         info = prediction.source
         input_size = _fit_box((info["width"], info["height"])) if info else None
         width, height = images.resolve_size(prediction.params, input_size=input_size)
@@ -350,7 +435,7 @@ class Backend:
             width=width,
             height=height,
             fmt=fmt,
-            params_digest=images.digest_params(prediction.params, exclude=_NOT_PIXELS),
+            params_digest=images.digest_params(prediction.params, exclude=images.NOT_PIXELS),
             source=source,
             source_note=info["note"] if info else None,
         )
@@ -369,10 +454,14 @@ class Backend:
         prediction = self._read(prediction_id)
         if prediction is None or prediction.status != COMPLETED or index >= len(prediction.outputs):
             raise NotFound(f"No output {index} for prediction {prediction_id}")
+        ttl = self.settings.effective_output_ttl
+        if prediction.finished_at is not None and self.clock.now() > prediction.finished_at + ttl:
+            raise Gone(f"Output {index} of prediction {prediction_id} expired {ttl:g} s after the prediction ended")
         spec = self.spec(prediction, index, None)
         if spec.ext != ext:
             raise NotFound(f"Output {index} of {prediction_id} is .{spec.ext}, not .{ext}")
-        spec = self.spec(prediction, index, self._source_bytes(prediction))
+        if prediction.source:
+            spec = self.spec(prediction, index, self._source_bytes(prediction))
         return Blob(spec.mime, self.images.get_or_render(spec))
 
     # --- inputs ---------------------------------------------------------------------------------------
@@ -388,7 +477,7 @@ class Backend:
             index, _, ext = segments[3].partition(".")
             try:
                 return self.output(segments[2], int(index), ext).data
-            except (NotFound, ValueError):
+            except (NotFound, Gone, ValueError):
                 return None
         if len(segments) in (3, 4) and segments[:2] == ["media", "uploads"]:
             blob = self.upload_blob(segments[2].partition(".")[0])
@@ -433,7 +522,8 @@ class Backend:
         timeout = self.settings.sync_timeout
         if prediction.outcome.sync_timeout:
             return self.advance(None, prediction.id, 1), timeout
-        due = prediction.due_at()
+        # Only time progression has a moment to wait for; other progressions finish a sync submit at once.
+        due = prediction.due_at() if prediction.progression == "time" else None
         if prediction.outcome.stuck or (due is not None and due - self.clock.now() > timeout):
             await self.clock.sleep(timeout)
             current = self.get(None, prediction.id)

@@ -25,8 +25,10 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
+
+from PIL import Image
 
 from mock_server.model._image_meta import (
     ASPECT_RESOLUTIONS,
@@ -59,8 +61,10 @@ __all__ = [
     "ImageInputError",
     "ImageTooLarge",
     "ImageSpec",
+    "Renderable",
     "aspect_resolution",
     "decode_data_uri",
+    "draw",
     "digest_params",
     "image_size",
     "read_metadata",
@@ -70,6 +74,9 @@ __all__ = [
 ]
 
 _PROMPT_EXCERPT_CHARS: Final = 90
+# Parameters left out of an output's params_digest: transport flags change how outputs travel, not what they look
+# like; prompt and seed are fields of the spec themselves.
+NOT_PIXELS: Final = ("enable_sync_mode", "enable_base64_output", "prompt", "seed")
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,9 @@ class ImageSpec:
     @property
     def ext(self) -> str:
         return EXT[self.fmt]
+
+    def render(self) -> bytes:
+        return render(self)
 
     def digest(self) -> str:
         """SHA-256 (hex) over every field, the source bytes included: the cache key."""
@@ -175,14 +185,20 @@ def render(spec: ImageSpec) -> bytes:
 
     Raises :class:`ImageInputError` when ``spec.source`` is given but cannot be decoded.
     """
+    return encode(draw(spec), spec.fmt, _metadata(spec))
+
+
+def draw(spec: ImageSpec, stamp_lines: list[Line] | None = None, *, stamp_at_top: bool = False) -> Image.Image:
+    """The picture of ``render`` before encoding (video frames start from it); ``stamp_lines`` replace the stamp."""
     stream = Stream(_look_key(spec))
     if spec.source is not None:
         picture = edit(open_source(spec.source, spec.width, spec.height), stream)
     else:
         picture = background(stream, spec.width, spec.height)
         shapes(picture, stream)
-    stamp(picture, _stamp_lines(spec), stream.color(val=(0.85, 1.0)))
-    return encode(picture, spec.fmt, _metadata(spec))
+    stamp(picture, _stamp_lines(spec) if stamp_lines is None else stamp_lines, stream.color(val=(0.85, 1.0)),
+          at_top=stamp_at_top)
+    return picture
 
 
 def stand_in(url: str, width: int = 768, height: int = 768) -> bytes:
@@ -216,8 +232,23 @@ def stand_in(url: str, width: int = 768, height: int = 768) -> bytes:
     return encode(picture, "png", meta)
 
 
+@runtime_checkable
+class Renderable(Protocol):
+    """An output file described by everything that determines it: an image, a video or an audio clip."""
+
+    @property
+    def mime(self) -> str: ...
+
+    @property
+    def ext(self) -> str: ...
+
+    def digest(self) -> str: ...
+
+    def render(self) -> bytes: ...
+
+
 class ImageCache:
-    """A thread-safe LRU cache of rendered images keyed by :meth:`ImageSpec.digest`, bounded by bytes.
+    """A thread-safe LRU cache of rendered outputs keyed by :meth:`Renderable.digest`, bounded by bytes.
 
     Renders happen outside the lock, so two threads missing the same spec at once may both render it
     (the results are identical). An image larger than ``max_bytes`` is returned but not kept.
@@ -254,13 +285,13 @@ class ImageCache:
             return len(self._entries)
 
     def __contains__(self, spec: object) -> bool:
-        if not isinstance(spec, ImageSpec):
+        if not isinstance(spec, Renderable):
             return False
         key = spec.digest()
         with self._lock:
             return key in self._entries
 
-    def get_or_render(self, spec: ImageSpec) -> bytes:
+    def get_or_render(self, spec: Renderable) -> bytes:
         """The cached image for ``spec``, rendering (and caching) it on a miss."""
         key = spec.digest()
         with self._lock:
@@ -270,7 +301,7 @@ class ImageCache:
                 self._hits += 1
                 return cached
             self._misses += 1
-        data = render(spec)
+        data = spec.render()
         with self._lock:
             if key not in self._entries and len(data) <= self.max_bytes:
                 self._entries[key] = data

@@ -8,6 +8,7 @@ read that derives a terminal state freezes it: terminal states never change.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -31,6 +32,12 @@ TASK_ERRORS = {
     5004: "Timeout.",
 }
 SYNC_TIMEOUT_CODE = 5004
+# The task code a failure carries when its outcome names none: every failed, cancelled or timed-out prediction
+# answers a data.code, and the same status always the same one.
+DEFAULT_CODES = {FAILED: 1405, CANCELLED: 1405, TIMEOUT: 5004}
+# With poll progression, a prediction that has a webhook also moves one step per poll_every x this many seconds
+# of the clock, so a client that only waits for its webhook (and never polls) still gets it.
+UNPOLLED_STEP_SECONDS = 1.0
 POLL_LOG_CAP = 200  # per prediction: enough for any polling audit, bounded for a client that polls forever
 
 
@@ -54,6 +61,9 @@ class Outcome:
     def from_record(cls, record: dict[str, Any]) -> Outcome:
         nsfw = record.get("nsfw")
         return cls(**{**record, "nsfw": tuple(nsfw) if nsfw is not None else None})
+
+    def task_code(self) -> int:
+        return self.code if self.code is not None else DEFAULT_CODES.get(self.status, 1405)
 
     def error_text(self) -> str:
         if self.error:
@@ -91,6 +101,11 @@ class Prediction:
     notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
     poll_log: list[tuple[float, str]] = field(default_factory=list)  # (wall time, status answered), the last polls
     script: Script | None = None  # --replay: the recorded lifecycle this prediction plays back (model/replay.py)
+    # --max-concurrency: a queued prediction waits in "created" for a slot; its lifecycle (latency, polls, the
+    # unpolled-webhook clock) starts when it gets one. Records written before these fields existed are unqueued.
+    queued: bool = False
+    started_at: float | None = None  # when it left the queue (None: at created_at)
+    polls_at_start: int = 0  # polls answered while it waited, which do not move it
 
     def to_record(self) -> dict[str, Any]:
         record = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -111,6 +126,11 @@ class Prediction:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def start(self) -> float:
+        """When its lifecycle started: at creation, or when a concurrency slot freed for it."""
+        return self.created_at if self.started_at is None else self.started_at
+
     def stage(self, now: float) -> int:
         """0 created, 1 processing, 2 finished — from the clock, the poll counter and forced steps."""
         if self.terminal:
@@ -118,11 +138,16 @@ class Prediction:
         if self.script is not None:  # replay: the recording decides (stage 1 covers all its middle steps)
             position = self.script.position(now - self.created_at, self.polls)
             derived = 2 if position >= self.script.end else min(position, 1)
+        elif self.queued:
+            derived = 0
         elif self.progression == "time":
-            elapsed = now - self.created_at
+            elapsed = now - self.start
             derived = 0 if elapsed < self.queue_seconds else 1 if elapsed < self.queue_seconds + self.run_seconds else 2
         elif self.progression == "polls":
-            derived = min(2, self.polls // self.poll_every)
+            derived = min(2, (self.polls - self.polls_at_start) // self.poll_every)
+            if self.webhook is not None:
+                steps = int((now - self.start) // (self.poll_every * UNPOLLED_STEP_SECONDS))
+                derived = max(derived, min(2, steps))
         else:
             derived = 0
         stage = max(derived, self.forced_stage)
@@ -136,10 +161,15 @@ class Prediction:
         return self.script.status_at(max(self.script.position(now - self.created_at, self.polls), stage))
 
     def due_at(self) -> float | None:
-        """When a time-progressed prediction finishes on its own (None: it waits for polls or a test)."""
-        if self.progression != "time" or self.outcome.stuck or self.terminal:
+        """When it finishes on its own: time progression, or poll progression with a webhook (None: it waits
+        for polls, a slot or a test)."""
+        if self.outcome.stuck or self.terminal or self.queued:
             return None
-        return self.created_at + self.queue_seconds + self.run_seconds
+        if self.progression == "time":
+            return self.start + self.queue_seconds + self.run_seconds
+        if self.progression == "polls" and self.webhook is not None:
+            return self.start + 2 * self.poll_every * UNPOLLED_STEP_SECONDS
+        return None
 
     def inference_ms(self) -> int:
         return int(round(self.run_seconds * 1000))
@@ -170,8 +200,7 @@ class Prediction:
         }
         if self.status in (FAILED, CANCELLED, TIMEOUT):
             data["error"] = self.outcome.error_text()
-            if self.outcome.code is not None:
-                data["code"] = self.outcome.code
+            data["code"] = self.outcome.task_code()
         if sync_timeout is not None:
             data["code"] = SYNC_TIMEOUT_CODE
             data["error"] = (f"Sync mode timed out after {sync_timeout:g} seconds. "
@@ -181,6 +210,28 @@ class Prediction:
 
 def rfc3339(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+                   r"([Zz]|[+-]\d{2}(?::?\d{2})?)?")
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds of an RFC 3339 time as clients send it (JS ``toISOString``, nanoseconds, a bare date, no
+    offset meaning UTC). ValueError when it is not one."""
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    day, clock, seconds, fraction, offset = match.groups()
+    stamp = dt.datetime.fromisoformat(f"{day}T{clock or '00:00'}:{seconds or '00'}")
+    if offset and offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        delta = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        zone = dt.timezone(sign * delta)
+    else:
+        zone = dt.timezone.utc
+    return stamp.replace(tzinfo=zone).timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
 
 
 def stage_status(stage: int) -> str:

@@ -161,6 +161,11 @@ class FakeWaveSpeed:
         result: list[dict[str, Any]] = self.call("deliveries", tenant=self.api_key)
         return result
 
+    def generic(self) -> list[dict[str, Any]]:
+        """The model paths this tenant ran that the fake served generically (no schema), with counts."""
+        result: list[dict[str, Any]] = self.call("generic", tenant=self.api_key)
+        return result
+
     def apply_scenario(self, document: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.call("apply_scenario", **document)
         return result

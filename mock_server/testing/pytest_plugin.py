@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mock_server.settings import PROGRESSIONS, Settings
+from mock_server.settings import PROGRESSIONS, UNKNOWN_MODELS, Settings
 
 if TYPE_CHECKING:
     from mock_server.http.control import Controller
@@ -45,7 +45,10 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_min_poll_interval", float, DEFAULT_MIN_POLL_INTERVAL,
      "seconds the teardown audit requires between two polls of a prediction (0: no minimum)"),
     ("wavespeed_schemas", str, "", "directory of extra endpoint schemas (`wavespeed-mock schemas add`) to serve too"),
+    ("wavespeed_unknown_models", str, "generic",
+     f"a model path no schema describes: {' (placeholder outputs) or '.join(UNKNOWN_MODELS)} (404 with a suggestion)"),
 )
+CHOICES = {"wavespeed_progression": PROGRESSIONS, "wavespeed_unknown_models": UNKNOWN_MODELS}
 SETTINGS = pytest.StashKey[Settings]()
 AUDIT = pytest.StashKey[tuple[bool, dict[str, Any]]]()  # (audit every test?, default audit options)
 CALL_PASSED = pytest.StashKey[bool]()
@@ -133,7 +136,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, dest=name, action="store_true", default=None, help=f"{text} [ini {name}]")
         else:
             parser.addini(name, text, default=str(default))
-            choices = PROGRESSIONS if name == "wavespeed_progression" else None
+            choices = CHOICES.get(name)
             metavar = (None if choices else "DIR" if kind is str else "N" if kind is int
                        else "FACTOR" if "scale" in name else "SECONDS")
             shown = "none" if default == "" else default
@@ -156,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS] = Settings(port=0, log_level="warning", progression=values["progression"],
                                           poll_every=values["poll_every"],
                                           latency_scale=values["latency_scale"],
+                                          unknown_models=values["unknown_models"],
                                           schemas=_schemas_dir(config, values["schemas"])).validated()
     except ValueError as exc:
         raise pytest.UsageError(f"wavespeed options: {exc}") from None
@@ -233,7 +237,7 @@ def wavespeed_asgi(request: pytest.FixtureRequest, pytestconfig: pytest.Config) 
 
 
 @pytest.fixture
-def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> TenantHandle:
+def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[TenantHandle]:
     """The ``wavespeed`` handle, with WAVESPEED_API_KEY / WAVESPEED_BASE_URL set and the official SDK's module
     config pointed at the fake, so ``wavespeed.run(...)`` works unmodified."""
     for name, value in wavespeed.env.items():
@@ -241,12 +245,19 @@ def wavespeed_env(wavespeed: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> T
     try:
         sdk = importlib.import_module("wavespeed")
     except ImportError:
-        return wavespeed
-    monkeypatch.setattr(sdk.config.api, "api_key", wavespeed.api_key)
-    monkeypatch.setattr(sdk.config.api, "base_url", wavespeed.base_url)
+        yield wavespeed
+        return
+    # Set and restored by hand: the SDK's config is a proxy whose values are not in its __dict__, so recent
+    # pytest's monkeypatch.setattr takes them for absent and deletes them at teardown (breaking later clients).
+    config = sdk.config.api
+    saved = (config.api_key, config.base_url)
+    config.api_key, config.base_url = wavespeed.api_key, wavespeed.base_url
     # wavespeed.run() keeps the Client it built from the config on first use; have it build a fresh one.
     monkeypatch.setattr(sdk.api, "_default_client", None, raising=False)
-    return wavespeed
+    try:
+        yield wavespeed
+    finally:
+        config.api_key, config.base_url = saved
 
 
 @pytest.fixture

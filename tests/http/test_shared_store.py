@@ -100,13 +100,16 @@ def test_two_workers_on_redis_agree_deliver_once_and_survive_a_restart(
         ids.append(response.json()["data"]["id"])
 
     finished: Counter[str] = Counter()
-    for prediction_id in ids:
+    for number, prediction_id in enumerate(ids):
         seen: list[str] = []
         for _ in range(4):  # poll-count progression: created → processing → completed, counted across workers
             response = server.request("GET", f"/api/v3/predictions/{prediction_id}/result")
             assert response.status_code == 200, f"{prediction_id}: {response.status_code} {response.text}"
             seen.append(response.json()["data"]["status"])
-        assert seen == ["processing", "completed", "completed", "completed"], seen
+        if number % 4:
+            assert seen == ["processing", "completed", "completed", "completed"], seen
+        else:  # with a webhook, a second of the clock also moves it a step: it may have finished unpolled
+            assert seen in (["processing", "completed", "completed", "completed"], ["completed"] * 4), seen
         finished[prediction_id] += seen.count("completed") > 0
     assert set(finished.values()) == {1} and len(finished) == 200
 
