@@ -28,9 +28,19 @@ def render_times(quick: bool) -> dict[str, Any]:
     rows = []
     for side in SIZES:
         for fmt in FORMATS:
-            specs = [ImageSpec(model="wavespeed-ai/flux-kontext-pro/text-to-image", prompt="a lighthouse at dusk",
-                               seed=seed, index=0, width=side, height=side, fmt=fmt, params_digest="bench")
-                     for seed in range(firsts)]
+            specs = [
+                ImageSpec(
+                    model="wavespeed-ai/flux-kontext-pro/text-to-image",
+                    prompt="a lighthouse at dusk",
+                    seed=seed,
+                    index=0,
+                    width=side,
+                    height=side,
+                    fmt=fmt,
+                    params_digest="bench",
+                )
+                for seed in range(firsts)
+            ]
             first = []
             size = 0
             for spec in specs:  # distinct seeds: every one is a first render
@@ -44,9 +54,16 @@ def render_times(quick: bool) -> dict[str, Any]:
                 start = time.perf_counter()
                 cache.get_or_render(specs[0])
                 cached.append(time.perf_counter() - start)
-            rows.append({"size": f"{side}x{side}", "format": fmt, "bytes": size, "renders": len(first),
-                         "first_ms": round(statistics.median(first) * 1000, 2),
-                         "cached_us": round(statistics.median(cached) * 1e6, 2)})
+            rows.append(
+                {
+                    "size": f"{side}x{side}",
+                    "format": fmt,
+                    "bytes": size,
+                    "renders": len(first),
+                    "first_ms": round(statistics.median(first) * 1000, 2),
+                    "cached_us": round(statistics.median(cached) * 1e6, 2),
+                }
+            )
     return {"renders": rows}
 
 
@@ -77,9 +94,12 @@ def fixture_times(kind: str) -> dict[str, Any]:
     # Cold: a test session's first use, imports included (this interpreter imported nothing of ours before).
     _, cold_ready, _ = start_stop()
     warm = [start_stop() for _ in range(WARM_STARTS)]
-    return {"fixture": kind, "cold_start_ms": round((cold_ready - started) * 1000, 1),
-            "warm_start_ms": round(statistics.median(r - b for b, r, _ in warm) * 1000, 1),
-            "warm_stop_ms": round(statistics.median(s - r for _, r, s in warm) * 1000, 1)}
+    return {
+        "fixture": kind,
+        "cold_start_ms": round((cold_ready - started) * 1000, 1),
+        "warm_start_ms": round(statistics.median(r - b for b, r, _ in warm) * 1000, 1),
+        "warm_stop_ms": round(statistics.median(s - r for _, r, s in warm) * 1000, 1),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -82,13 +82,20 @@ class Processes:
 
     started: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
-              ) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         logs = CACHE / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{name}.out", "wb") as out, open(logs / f"{name}.err", "wb") as err:
-            proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
         self.started.append((name, proc))
         return proc
 
@@ -116,8 +123,11 @@ class Processes:
         """The last non-empty line a process wrote to stderr (or stdout): why it did not start."""
         for stream in ("err", "out"):
             path = CACHE / "logs" / f"{name}.{stream}"
-            lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()] \
-                if path.exists() else []
+            lines = (
+                [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+                if path.exists()
+                else []
+            )
             if lines:
                 return lines[-1][:300]
         return "(no output)"
@@ -179,13 +189,15 @@ def ensure_apt(binary: str, package: str) -> str | None:
     apt = ["apt-get", "install", "-y", "--no-install-recommends", package]
     if os.geteuid() != 0:
         apt = ["sudo", "-n", *apt]
-    done = subprocess.run(apt, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    done = subprocess.run(
+        apt, capture_output=True, text=True, timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    )
     if done.returncode != 0 or not shutil.which(binary):
         update = ["apt-get", "update"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get", "update"]
         subprocess.run(update, capture_output=True, timeout=600)
-        done = subprocess.run(apt, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        done = subprocess.run(
+            apt, capture_output=True, text=True, timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        )
     if not shutil.which(binary):
         lines = (done.stderr or done.stdout).strip().splitlines()
         return f"cannot install {package}: {lines[-1] if lines else 'apt-get failed'}"
@@ -201,8 +213,12 @@ def ensure_npm() -> str | None:
         return "npm is not installed"
     log(f"npm install {' '.join(NPM_PACKAGES)} into {prefix}")
     prefix.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
-                           *NPM_PACKAGES], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", *NPM_PACKAGES],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         return f"npm install failed: {lines[-1] if lines else done.returncode}"
@@ -238,12 +254,20 @@ def machine() -> dict[str, Any]:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "os": platform.platform(), "python": platform.python_version(),
-        "uvicorn": version("uvicorn"), "starlette": version("starlette"), "wavespeed_mock": version("wavespeed-mock"),
-        "uvicorn_loop": loop, "uvicorn_http": http,
-        "wrk": command_version(["wrk", "-v"]).split(" [")[0], "java": command_version(["java", "-version"]),
-        "node": command_version(["node", "--version"]), "redis": command_version(["redis-server", "--version"]),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "uvicorn": version("uvicorn"),
+        "starlette": version("starlette"),
+        "wavespeed_mock": version("wavespeed-mock"),
+        "uvicorn_loop": loop,
+        "uvicorn_http": http,
+        "wrk": command_version(["wrk", "-v"]).split(" [")[0],
+        "java": command_version(["java", "-version"]),
+        "node": command_version(["node", "--version"]),
+        "redis": command_version(["redis-server", "--version"]),
         "loadavg_start": os.getloadavg()[0],
     }
 
@@ -275,12 +299,21 @@ class Load:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"target": self.target, "scenario": self.scenario, "concurrency": self.concurrency,
-                               "rps": round(self.rps, 1), "p50_ms": self.p50_ms, "p90_ms": self.p90_ms,
-                               "p99_ms": self.p99_ms, "max_ms": self.max_ms, "requests": self.requests,
-                               "seconds": round(self.seconds, 2), "errors": self.errors,
-                               "bytes_per_response": round(self.bytes / self.requests) if self.requests else 0,
-                               "rounds_rps": self.rounds_rps}
+        row: dict[str, Any] = {
+            "target": self.target,
+            "scenario": self.scenario,
+            "concurrency": self.concurrency,
+            "rps": round(self.rps, 1),
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "max_ms": self.max_ms,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "errors": self.errors,
+            "bytes_per_response": round(self.bytes / self.requests) if self.requests else 0,
+            "rounds_rps": self.rounds_rps,
+        }
         if self.scenario == "cycle":
             row["cycles_per_s"] = round(self.cycles / self.seconds, 1) if self.seconds else 0.0
         return row
@@ -298,12 +331,32 @@ class Wrk:
         path.write_text(self.common + "\n" + "\n".join((LUA / f"{p}.lua").read_text() for p in parts))
         return path
 
-    def run(self, url: str, script: Path, args: list[str], *, connections: int, seconds: int,
-            until: list[Path] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        url: str,
+        script: Path,
+        args: list[str],
+        *,
+        connections: int,
+        seconds: int,
+        until: list[Path] | None = None,
+    ) -> dict[str, Any]:
         """One wrk run; with ``until``, it is interrupted as soon as all those marker files exist."""
         threads = min(2, connections)
-        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", WRK_TIMEOUT,
-                "-s", str(script), url, "--", *args]
+        argv = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            WRK_TIMEOUT,
+            "-s",
+            str(script),
+            url,
+            "--",
+            *args,
+        ]
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             if until:
@@ -324,19 +377,33 @@ class Wrk:
                 return result
         raise RuntimeError(f"wrk gave no result (exit {proc.returncode}): {(err or out)[-300:]}")
 
-    def measure(self, target: str, scenario: str, url: str, script: Path, args: list[str], connections: int,
-                seconds: int) -> Load:
+    def measure(
+        self, target: str, scenario: str, url: str, script: Path, args: list[str], connections: int, seconds: int
+    ) -> Load:
         raw = self.run(url, script, args, connections=connections, seconds=seconds)
 
         def ms(us: float) -> float:
             return round(us / 1000, 3)
 
-        load = Load(target, scenario, connections, raw["requests"], raw["duration_us"] / 1e6, ms(raw["p50_us"]),
-                    ms(raw["p90_us"]), ms(raw["p99_us"]), ms(raw["max_us"]),
-                    {k: v for k, v in raw["errors"].items() if v}, raw["cycles"], raw["bytes"])
+        load = Load(
+            target,
+            scenario,
+            connections,
+            raw["requests"],
+            raw["duration_us"] / 1e6,
+            ms(raw["p50_us"]),
+            ms(raw["p90_us"]),
+            ms(raw["p99_us"]),
+            ms(raw["max_us"]),
+            {k: v for k, v in raw["errors"].items() if v},
+            raw["cycles"],
+            raw["bytes"],
+        )
         bad = f", errors {load.errors}" if load.errors else ""
-        log(f"  {target:<16} {scenario:<9} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
-            f"p99 {load.p99_ms:7.2f} ms{bad}")
+        log(
+            f"  {target:<16} {scenario:<9} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
+            f"p99 {load.p99_ms:7.2f} ms{bad}"
+        )
         return load
 
 
@@ -408,8 +475,21 @@ class Bench:
         command = [str(cli)] if cli.exists() else [sys.executable, "-m", "mock_server"]
         # --progression polls: a poll moves a prediction one step, nothing waits on a clock; --latency-scale 0
         # makes sync mode answer at once.
-        argv = [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--progression", "polls",
-                "--latency-scale", "0", "--log-level", "warning", *extra]
+        argv = [
+            *command,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--progression",
+            "polls",
+            "--latency-scale",
+            "0",
+            "--log-level",
+            "warning",
+            *extra,
+        ]
         return self.procs.start(name, argv)
 
     # --- targets: each starts its server and returns what to measure on it (None: skipped) -------------------
@@ -467,10 +547,13 @@ class Bench:
             image.raise_for_status()
         width, height = Image.open(io.BytesIO(image.content)).size
         if target == "ours-memory":
-            self.notes.append(f"download: one {width}x{height} {output.path.rsplit('.', 1)[-1]} output "
-                              f"({len(image.content):,} bytes), rendered by a first GET before measuring, so cached")
-            self.notes.append(f"poll: {len(ids)} ids in turn; one step per poll, so after two passes they read "
-                              "completed")
+            self.notes.append(
+                f"download: one {width}x{height} {output.path.rsplit('.', 1)[-1]} output "
+                f"({len(image.content):,} bytes), rendered by a first GET before measuring, so cached"
+            )
+            self.notes.append(
+                f"poll: {len(ids)} ids in turn; one step per poll, so after two passes they read completed"
+            )
         id_file = self.file(f"ids-{target}.txt", "\n".join(ids).encode())
         scenarios = [
             Scenario("submit", ("static",), ["POST", SUBMIT_PATH, KEY, "application/json", submit_body]),
@@ -490,8 +573,22 @@ class Bench:
             self.skip(target, why)
             return None
         port = free_port()
-        server = self.procs.start("redis-server", ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
-                                                   "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+        server = self.procs.start(
+            "redis-server",
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+        )
         deadline = time.monotonic() + 30
         while not port_open(port):
             if server.poll() is not None or time.monotonic() > deadline:
@@ -502,8 +599,9 @@ class Bench:
         if found is None:
             self.procs.stop(server)
         else:
-            self.notes.append(f"{target}: download rendered once per worker, the first GET on the other worker "
-                              "renders it again")
+            self.notes.append(
+                f"{target}: download rendered once per worker, the first GET on the other worker renders it again"
+            )
         return found
 
     def prism(self) -> Server | None:
@@ -516,8 +614,20 @@ class Bench:
         port = free_port()
         binary = CACHE / "npm/node_modules/.bin/prism"
         # -v error: Prism logs every request at info, which would measure its logger
-        proc = self.procs.start(target, [str(binary), "mock", str(ROOT / "schemas/openapi.json"), "-h", "127.0.0.1",
-                                         "-p", str(port), "-v", "error"])
+        proc = self.procs.start(
+            target,
+            [
+                str(binary),
+                "mock",
+                str(ROOT / "schemas/openapi.json"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-v",
+                "error",
+            ],
+        )
         return self.peer(target, proc, port, warmup=self.plan.warmup)
 
     def wiremock(self) -> Server | None:
@@ -540,23 +650,56 @@ class Bench:
         root = self.work / "wiremock"
         (root / "mappings").mkdir(parents=True, exist_ok=True)
         (root / "__files").mkdir(exist_ok=True)
-        stubs = {"mappings": [
-            {"request": {"method": "POST", "url": SUBMIT_PATH},
-             "response": {"status": 200, "headers": {"Content-Type": "application/json"},
-                          "body": self.bodies["submit"]}},
-            {"request": {"method": "GET", "urlPathPattern": "/api/v3/predictions/[0-9a-f]+/result"},
-             "response": {"status": 200, "headers": {"Content-Type": "application/json"},
-                          "body": self.bodies["result"]}},
-        ]}
+        stubs = {
+            "mappings": [
+                {
+                    "request": {"method": "POST", "url": SUBMIT_PATH},
+                    "response": {
+                        "status": 200,
+                        "headers": {"Content-Type": "application/json"},
+                        "body": self.bodies["submit"],
+                    },
+                },
+                {
+                    "request": {"method": "GET", "urlPathPattern": "/api/v3/predictions/[0-9a-f]+/result"},
+                    "response": {
+                        "status": 200,
+                        "headers": {"Content-Type": "application/json"},
+                        "body": self.bodies["result"],
+                    },
+                },
+            ]
+        }
         (root / "mappings/stubs.json").write_text(json.dumps(stubs))
         port = free_port()
-        proc = self.procs.start(target, ["java", "-jar", str(jars[-1]), "--port", str(port), "--bind-address",
-                                         "127.0.0.1", "--root-dir", str(root), "--no-request-journal",
-                                         "--disable-request-logging", "--disable-banner"])
+        proc = self.procs.start(
+            target,
+            [
+                "java",
+                "-jar",
+                str(jars[-1]),
+                "--port",
+                str(port),
+                "--bind-address",
+                "127.0.0.1",
+                "--root-dir",
+                str(root),
+                "--no-request-journal",
+                "--disable-request-logging",
+                "--disable-banner",
+            ],
+        )
         return self.peer(target, proc, port, warmup=self.plan.jit_warmup, jit=True)
 
-    def peer(self, target: str, proc: subprocess.Popen[bytes], port: int, *, warmup: int, jit: bool = False,
-             ) -> Server | None:
+    def peer(
+        self,
+        target: str,
+        proc: subprocess.Popen[bytes],
+        port: int,
+        *,
+        warmup: int,
+        jit: bool = False,
+    ) -> Server | None:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_http(proc, url + "/", 120)
@@ -584,8 +727,14 @@ class Bench:
     # --- in-process and memory ------------------------------------------------------------------------------
 
     def inproc(self, *args: str) -> dict[str, Any]:
-        done = subprocess.run([sys.executable, str(BENCH / "inproc.py"), *args], capture_output=True, text=True,
-                              timeout=600, cwd=ROOT, check=True)
+        done = subprocess.run(
+            [sys.executable, str(BENCH / "inproc.py"), *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+            check=True,
+        )
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
 
@@ -606,17 +755,25 @@ class Bench:
                 marker.unlink(missing_ok=True)
             started = time.monotonic()
             # bounded: at most 10 minutes of submits, whatever the rate
-            raw = self.wrk.run(url, self.wrk.script("static", "fill"),
-                               ["POST", SUBMIT_PATH, KEY, "application/json", body, str(per_thread),
-                                str(self.work / "fill-done-")],
-                               connections=16, seconds=600, until=markers)
+            raw = self.wrk.run(
+                url,
+                self.wrk.script("static", "fill"),
+                ["POST", SUBMIT_PATH, KEY, "application/json", body, str(per_thread), str(self.work / "fill-done-")],
+                connections=16,
+                seconds=600,
+                until=markers,
+            )
             seconds = time.monotonic() - started
             after = rss_kib(proc.pid)
             accepted = int(raw["cycles"])
-            result = {"predictions": accepted, "rss_idle_mib": round(before / 1024, 1),
-                      "rss_after_mib": round(after / 1024, 1),
-                      "bytes_per_prediction": round((after - before) * 1024 / accepted) if accepted else None,
-                      "fill_seconds": round(seconds, 1), "fill_rps": round(accepted / seconds, 1)}
+            result = {
+                "predictions": accepted,
+                "rss_idle_mib": round(before / 1024, 1),
+                "rss_after_mib": round(after / 1024, 1),
+                "bytes_per_prediction": round((after - before) * 1024 / accepted) if accepted else None,
+                "fill_seconds": round(seconds, 1),
+                "fill_rps": round(accepted / seconds, 1),
+            }
             log(f"  {result}")
             return result
         finally:
@@ -636,8 +793,12 @@ class Bench:
         fixtures = [self.inproc("fixture", kind) for kind in ("inprocess", "live")]
         try:
             servers = [self.bare()]
-            starts: list[Callable[[], Server | None]] = [functools.partial(self.ours, "ours-memory", []), self.redis,
-                                                         self.prism, self.wiremock]
+            starts: list[Callable[[], Server | None]] = [
+                functools.partial(self.ours, "ours-memory", []),
+                self.redis,
+                self.prism,
+                self.wiremock,
+            ]
             for start in starts:
                 server = start()
                 if server is not None:
@@ -651,9 +812,15 @@ class Bench:
                     log(f"round {round_number}/{self.plan.rounds}, concurrency {connections}")
                     for server in servers:
                         for scenario in server.scenarios:
-                            load = self.wrk.measure(server.target, scenario.name, server.url,
-                                                    self.wrk.script(*scenario.parts), scenario.args, connections,
-                                                    self.plan.duration)
+                            load = self.wrk.measure(
+                                server.target,
+                                scenario.name,
+                                server.url,
+                                self.wrk.script(*scenario.parts),
+                                scenario.args,
+                                connections,
+                                self.plan.duration,
+                            )
                             measured.setdefault((server.target, scenario.name, connections), []).append(load)
             self.loads = [median_round(rounds) for rounds in measured.values()]
             for server in servers:
@@ -665,10 +832,16 @@ class Bench:
         return {
             "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": "python bench/run.py" + (" --quick" if self.quick else ""),
-            "plan": {"duration_s": self.plan.duration, "rounds": self.plan.rounds,
-                     "concurrency": list(CONCURRENCY), "wrk_threads": 2,
-                     "warmup_s": self.plan.warmup, "wiremock_jit_warmup_s": self.plan.jit_warmup,
-                     "poll_ids": self.plan.poll_ids, "fill": self.plan.fill},
+            "plan": {
+                "duration_s": self.plan.duration,
+                "rounds": self.plan.rounds,
+                "concurrency": list(CONCURRENCY),
+                "wrk_threads": 2,
+                "warmup_s": self.plan.warmup,
+                "wiremock_jit_warmup_s": self.plan.jit_warmup,
+                "poll_ids": self.plan.poll_ids,
+                "fill": self.plan.fill,
+            },
             "machine": info,
             "http": [load.to_json() for load in self.loads],
             "ratios": ratios(self.loads),
@@ -683,8 +856,12 @@ class Bench:
 
 def prism_violations(url: str) -> str:
     """What Prism says about its own answer to our submit (its sl-violations header)."""
-    request = urllib.request.Request(url + SUBMIT_PATH, data=json.dumps(SUBMIT_BODY).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + SUBMIT_PATH,
+        data=json.dumps(SUBMIT_BODY).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             status, header = answer.status, answer.headers.get("sl-violations")
@@ -694,9 +871,10 @@ def prism_violations(url: str) -> str:
         return f"submit probe failed: {exc}"
     found = json.loads(header) if header else []
     codes = sorted({str(v.get("code")) for v in found if isinstance(v, dict)})
-    return (f"answers submit with HTTP {status}, a static example from the OpenAPI document; its sl-violations "
-            f"header lists {len(found)} schema violation(s) of that answer" + (f" ({', '.join(codes)})" if codes
-                                                                               else ""))
+    return (
+        f"answers submit with HTTP {status}, a static example from the OpenAPI document; its sl-violations "
+        f"header lists {len(found)} schema violation(s) of that answer" + (f" ({', '.join(codes)})" if codes else "")
+    )
 
 
 def median_round(rounds: list[Load]) -> Load:
@@ -720,8 +898,14 @@ def multipart_png() -> tuple[str, bytes]:
     picture = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 120, 40)).save(picture, format="PNG")
     boundary = "benchboundary7d2f"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + picture.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + picture.getvalue()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return f"multipart/form-data; boundary={boundary}", body
 
 
@@ -771,7 +955,8 @@ def markdown(result: dict[str, Any]) -> str:
         "## HTTP: requests/s and p50 / p99 latency (ms)",
         "",
         "| target | scenario | bytes/response | "
-        + " | ".join(f"c={c} req/s | c={c} p50 / p99" for c in plan["concurrency"]) + " |",
+        + " | ".join(f"c={c} req/s | c={c} p50 / p99" for c in plan["concurrency"])
+        + " |",
         "|---|---|---:|" + "---:|---:|" * len(plan["concurrency"]),
     ]
     rows: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
@@ -795,28 +980,53 @@ def markdown(result: dict[str, Any]) -> str:
     for skipped in result["skipped"]:
         filler = " |" * (2 * len(plan["concurrency"]) - 1)
         lines.append(f"| {skipped['target']} | all | | {skipped['reason']} |{filler}")
-    lines += ["", "## Ratios of requests/s (ours / other, same concurrency)", "",
-              "| comparison | " + " | ".join(f"c={c}" for c in plan["concurrency"]) + " |",
-              "|---|" + "---:|" * len(plan["concurrency"])]
+    lines += [
+        "",
+        "## Ratios of requests/s (ours / other, same concurrency)",
+        "",
+        "| comparison | " + " | ".join(f"c={c}" for c in plan["concurrency"]) + " |",
+        "|---|" + "---:|" * len(plan["concurrency"]),
+    ]
     for row in result["ratios"]:
-        lines.append(f"| {row['comparison']} | "
-                     + " | ".join(f"{row['by_concurrency'].get(str(c), '-')}" for c in plan["concurrency"]) + " |")
-    lines += ["", "## Placeholder images (in-process `images.render`, `ImageCache.get_or_render`)", "",
-              "| size | format | bytes | first render (ms) | cached (µs) |", "|---|---|---:|---:|---:|"]
+        lines.append(
+            f"| {row['comparison']} | "
+            + " | ".join(f"{row['by_concurrency'].get(str(c), '-')}" for c in plan["concurrency"])
+            + " |"
+        )
+    lines += [
+        "",
+        "## Placeholder images (in-process `images.render`, `ImageCache.get_or_render`)",
+        "",
+        "| size | format | bytes | first render (ms) | cached (µs) |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in result["renders"]:
         lines.append(f"| {r['size']} | {r['format']} | {r['bytes']:,} | {r['first_ms']:.1f} | {r['cached_us']:.1f} |")
-    lines += ["", "## Fixture start (ms)", "", "| fixture | cold: fresh interpreter, imports included | warm start "
-              "| warm stop |", "|---|---:|---:|---:|"]
-    names = {"inprocess": "in-process (`InProcessServer(create_app(...))`)",
-             "live": "live (`run_in_thread`, uvicorn on loopback)"}
+    lines += [
+        "",
+        "## Fixture start (ms)",
+        "",
+        "| fixture | cold: fresh interpreter, imports included | warm start | warm stop |",
+        "|---|---:|---:|---:|",
+    ]
+    names = {
+        "inprocess": "in-process (`InProcessServer(create_app(...))`)",
+        "live": "live (`run_in_thread`, uvicorn on loopback)",
+    }
     for f in result["fixtures"]:
-        lines.append(f"| {names[f['fixture']]} | {f['cold_start_ms']:.0f} | {f['warm_start_ms']:.1f} | "
-                     f"{f['warm_stop_ms']:.1f} |")
+        lines.append(
+            f"| {names[f['fixture']]} | {f['cold_start_ms']:.0f} | {f['warm_start_ms']:.1f} | {f['warm_stop_ms']:.1f} |"
+        )
     mem = result["memory"]
-    lines += ["", "## Memory (memory store)", "",
-              f"RSS {mem['rss_idle_mib']} MiB idle, {mem['rss_after_mib']} MiB after {mem['predictions']:,} "
-              f"predictions submitted ({mem['bytes_per_prediction']:,} bytes per prediction; submitted at "
-              f"{mem['fill_rps']:,.0f}/s over {mem['fill_seconds']} s).", ""]
+    lines += [
+        "",
+        "## Memory (memory store)",
+        "",
+        f"RSS {mem['rss_idle_mib']} MiB idle, {mem['rss_after_mib']} MiB after {mem['predictions']:,} "
+        f"predictions submitted ({mem['bytes_per_prediction']:,} bytes per prediction; submitted at "
+        f"{mem['fill_rps']:,.0f}/s over {mem['fill_seconds']} s).",
+        "",
+    ]
     if result["notes"]:
         lines += ["Notes: " + "; ".join(result["notes"]) + ".", ""]
     lines.append(f"Total run time: {result['elapsed_s']:.0f} s.")
@@ -844,4 +1054,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

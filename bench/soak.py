@@ -84,6 +84,7 @@ async def feed(base_url: str, count: int, concurrency: int = 32) -> float:
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, limits=limits, timeout=60) as client:
+
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
@@ -103,14 +104,20 @@ def wrk(url: str, script: str, seconds: int = 5) -> dict[str, float]:
         return {}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", handle.name, url],
-                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", handle.name, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
     os.unlink(handle.name)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    return {"rps": float(rps.group(1)) if rps else 0.0,
-            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else 0.0}
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else 0.0,
+    }
 
 
 SUBMIT_LUA = """
@@ -137,9 +144,23 @@ end
 def run(label: str, args: list[str], predictions: int, every: int, redis_port: int | None) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "mock_server", "serve", "--port", str(port),
-                                "--progression", "polls", "--log-level", "warning", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mock_server",
+            "serve",
+            "--port",
+            str(port),
+            "--progression",
+            "polls",
+            "--log-level",
+            "warning",
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     samples: list[dict[str, Any]] = []
     try:
         wait_ready(f"{base}/_mock/health", process)
@@ -147,14 +168,19 @@ def run(label: str, args: list[str], predictions: int, every: int, redis_port: i
         while done < predictions:
             seconds = asyncio.run(feed(base, every))
             done += every
-            sample = {"predictions": done, "rss_mib": round(rss_kib(process.pid) / 1024, 1),
-                      "seconds": round(seconds, 1)}
+            sample = {
+                "predictions": done,
+                "rss_mib": round(rss_kib(process.pid) / 1024, 1),
+                "seconds": round(seconds, 1),
+            }
             if redis_port is not None:
                 sample["redis_used_memory_mib"] = round(redis_used_memory(redis_port) / 2**20, 1)
             samples.append(sample)
             print(label, sample, flush=True)  # noqa: T201
-        ids = [httpx.post(f"{base}/api/v3/{T2I}", json={"prompt": "p"}, headers=HEADERS).json()["data"]["id"]
-               for _ in range(50)]
+        ids = [
+            httpx.post(f"{base}/api/v3/{T2I}", json={"prompt": "p"}, headers=HEADERS).json()["data"]["id"]
+            for _ in range(50)
+        ]
         throughput = {"submit": wrk(f"{base}/api/v3/{T2I}", SUBMIT_LUA), "poll": wrk(base, poll_lua(ids))}
     finally:
         process.terminate()
@@ -173,8 +199,22 @@ def main() -> int:
     if redis_binary:
         redis_port = free_port()
         data_dir = tempfile.mkdtemp()
-        redis = subprocess.Popen([redis_binary, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
-                                  "--appendonly", "no", "--dir", data_dir], stdout=subprocess.DEVNULL)
+        redis = subprocess.Popen(
+            [
+                redis_binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                data_dir,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         try:
             end = time.monotonic() + 10
             while time.monotonic() < end:  # readiness: the first PING that answers
@@ -183,16 +223,26 @@ def main() -> int:
                     break
                 except OSError:
                     time.sleep(0.02)
-            results.append(run("redis, 2 workers", ["--store", f"redis://127.0.0.1:{redis_port}/0", "--workers", "2"],
-                               args.predictions, args.every, redis_port))
+            results.append(
+                run(
+                    "redis, 2 workers",
+                    ["--store", f"redis://127.0.0.1:{redis_port}/0", "--workers", "2"],
+                    args.predictions,
+                    args.every,
+                    redis_port,
+                )
+            )
         finally:
             redis.terminate()
             redis.wait(10)
             shutil.rmtree(data_dir, ignore_errors=True)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": {"nproc": os.cpu_count(), "python": sys.version.split()[0]},
-                               "results": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"machine": {"nproc": os.cpu_count(), "python": sys.version.split()[0]}, "results": results}, indent=2
+        )
+    )
     print(f"wrote {out}")  # noqa: T201
     return 0
 

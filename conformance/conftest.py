@@ -72,22 +72,48 @@ STATE = pytest.StashKey[SuiteState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wavespeed-conformance", "WaveSpeed API conformance")
-    group.addoption("--target", default="fake",
-                    help="'fake' (default: start the fake on a loopback port) or the base URL of a WaveSpeed-"
-                         f"compatible API; a URL needs the API key in ${API_KEY_ENV}")
-    group.addoption("--budget", type=int, default=None,
-                    help=f"at most N accepted (paid) predictions against a URL target (default {DEFAULT_BUDGET}); "
-                         "tests that would submit more are skipped")
-    group.addoption("--dry-run", action="store_true", default=False,
-                    help="print each request the suite would send and the estimated cost; send nothing")
+    group.addoption(
+        "--target",
+        default="fake",
+        help="'fake' (default: start the fake on a loopback port) or the base URL of a WaveSpeed-"
+        f"compatible API; a URL needs the API key in ${API_KEY_ENV}",
+    )
+    group.addoption(
+        "--budget",
+        type=int,
+        default=None,
+        help=f"at most N accepted (paid) predictions against a URL target (default {DEFAULT_BUDGET}); "
+        "tests that would submit more are skipped",
+    )
+    group.addoption(
+        "--dry-run",
+        action="store_true",
+        default=False,
+        help="print each request the suite would send and the estimated cost; send nothing",
+    )
     group.addoption("--report", default=None, metavar="PATH", help="write the JSON drift report to PATH")
-    group.addoption("--max-examples", type=int, default=None, metavar="N",
-                    help=f"examples per property (default: profile 'fake' {FAKE_EXAMPLES}, 'thorough' "
-                         f"{THOROUGH_EXAMPLES}, 'paid' {PAID_EXAMPLES})")
-    group.addoption("--poll-interval", type=float, default=1.0, metavar="SECONDS",
-                    help="URL target: first pause between polls, growing 1.5x per poll up to 8 s (default 1)")
-    group.addoption("--poll-timeout", type=float, default=300.0, metavar="SECONDS",
-                    help="give up on a prediction that is not terminal after this long (default 300)")
+    group.addoption(
+        "--max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"examples per property (default: profile 'fake' {FAKE_EXAMPLES}, 'thorough' "
+        f"{THOROUGH_EXAMPLES}, 'paid' {PAID_EXAMPLES})",
+    )
+    group.addoption(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="URL target: first pause between polls, growing 1.5x per poll up to 8 s (default 1)",
+    )
+    group.addoption(
+        "--poll-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="give up on a prediction that is not terminal after this long (default 300)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,33 +128,55 @@ def pytest_configure(config: pytest.Config) -> None:
     report = config.getoption("--report")
     # No "explain" phase: its coverage tracing reruns examples and names httpx internals, not the API.
     for name, examples in (("fake", FAKE_EXAMPLES), ("thorough", THOROUGH_EXAMPLES)):
-        settings.register_profile(name, max_examples=examples, deadline=None, database=None,
-                                  suppress_health_check=_relaxed(),
-                                  phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink))
-    settings.register_profile("paid", max_examples=PAID_EXAMPLES, deadline=None, database=None,
-                              suppress_health_check=_relaxed(),
-                              phases=(Phase.explicit, Phase.generate))  # shrinking would pay for every step
+        settings.register_profile(
+            name,
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=_relaxed(),
+            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+        )
+    settings.register_profile(
+        "paid",
+        max_examples=PAID_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=_relaxed(),
+        phases=(Phase.explicit, Phase.generate),
+    )  # shrinking would pay for every step
     profile = str(config.getoption("hypothesis_profile", None) or ("paid" if paid else "fake"))
     examples = config.getoption("--max-examples")
     if examples is not None:
-        settings.register_profile(f"{profile}-{examples}", parent=settings.get_profile(profile),
-                                  max_examples=max(1, examples))
+        settings.register_profile(
+            f"{profile}-{examples}", parent=settings.get_profile(profile), max_examples=max(1, examples)
+        )
         profile = f"{profile}-{examples}"
     settings.load_profile(profile)
-    config.stash[STATE] = SuiteState(target_option, budget if paid else None, bool(config.getoption("--dry-run")),
-                                     Path(report) if report else None, profile)
+    config.stash[STATE] = SuiteState(
+        target_option,
+        budget if paid else None,
+        bool(config.getoption("--dry-run")),
+        Path(report) if report else None,
+        profile,
+    )
 
 
 def _relaxed() -> list[HealthCheck]:
-    return [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
-            HealthCheck.large_base_example]
+    return [
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[STATE]
     budget = "unlimited (fake)" if state.budget_limit is None else f"{state.budget_limit} paid prediction(s)"
-    return [f"wavespeed conformance: target {state.target_option}, budget {budget}, hypothesis profile "
-            f"{state.profile}{', DRY RUN (nothing is sent)' if state.dry_run else ''}"]
+    return [
+        f"wavespeed conformance: target {state.target_option}, budget {budget}, hypothesis profile "
+        f"{state.profile}{', DRY RUN (nothing is sent)' if state.dry_run else ''}"
+    ]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -146,8 +194,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # Within one endpoint, paid properties that check the most per prediction go first: a small budget then
 # buys whole journeys (submit, lifecycle, downloads) rather than bare acceptance checks.
-PAID_ORDER = ("test_outputs_are_images_of_the_requested_format_and_size", "test_sync_mode_matches_submit_then_poll",
-              "test_lifecycle_moves_forward_and_terminal_state_is_stable", "test_valid_request_is_accepted")
+PAID_ORDER = (
+    "test_outputs_are_images_of_the_requested_format_and_size",
+    "test_sync_mode_matches_submit_then_poll",
+    "test_lifecycle_moves_forward_and_terminal_state_is_stable",
+    "test_valid_request_is_accepted",
+)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -175,14 +227,25 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     state = config.stash[STATE]
     budget = Budget(state.budget_limit)
     common: dict[str, Any] = {
-        "budget": budget, "dry_run": state.dry_run, "catalog": default_catalog(),
+        "budget": budget,
+        "dry_run": state.dry_run,
+        "catalog": default_catalog(),
         "poll_timeout": float(config.getoption("--poll-timeout")),
     }
     if not state.paid:
         key = f"conformance-{secrets.token_hex(8)}"
-        tgt = Target(name="fake", base_url="http://fake.invalid", api_key=key, paid=False, controls=True,
-                     poll_steps=1, poll_interval=0.0, max_polls=50, input_images=fixture_data_uris() + STANDIN_URLS,
-                     **common)
+        tgt = Target(
+            name="fake",
+            base_url="http://fake.invalid",
+            api_key=key,
+            paid=False,
+            controls=True,
+            poll_steps=1,
+            poll_interval=0.0,
+            max_polls=50,
+            input_images=fixture_data_uris() + STANDIN_URLS,
+            **common,
+        )
         running = None
         if not state.dry_run:
             from mock_server.http.app import create_app
@@ -201,11 +264,19 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         return
     key = os.environ.get(API_KEY_ENV, "")
     if not key and not state.dry_run:
-        pytest.skip(f"--target {state.target_option} needs an API key: set {API_KEY_ENV} (real-target tests "
-                    "are skipped without one)")
-    tgt = Target(name=state.target_option, base_url=state.target_option.rstrip("/"), api_key=key or "<unset>",
-                 paid=True, poll_interval=max(0.0, float(config.getoption("--poll-interval"))),
-                 input_images=fixture_data_uris(), **common)
+        pytest.skip(
+            f"--target {state.target_option} needs an API key: set {API_KEY_ENV} (real-target tests "
+            "are skipped without one)"
+        )
+    tgt = Target(
+        name=state.target_option,
+        base_url=state.target_option.rstrip("/"),
+        api_key=key or "<unset>",
+        paid=True,
+        poll_interval=max(0.0, float(config.getoption("--poll-interval"))),
+        input_images=fixture_data_uris(),
+        **common,
+    )
     state.target = tgt
     yield tgt
     tgt.close()
@@ -240,9 +311,16 @@ def _fake_settings(key: str) -> Any:
     """The fake as the suite wants it: one step per poll (nothing sleeps), only our key, money no object."""
     from mock_server.settings import Settings
 
-    wanted: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "api_keys": (key,), "progression": "polls",
-                              "poll_every": 1, "latency_scale": 0.0, "log_level": "warning",
-                              "starting_balance": 1e12}
+    wanted: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "api_keys": (key,),
+        "progression": "polls",
+        "poll_every": 1,
+        "latency_scale": 0.0,
+        "log_level": "warning",
+        "starting_balance": 1e12,
+    }
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in wanted.items() if k in known}).validated()
 
@@ -278,13 +356,26 @@ def _violations_of(item: pytest.Item, call: pytest.CallInfo[None]) -> list[dict[
         example = "\n".join(str(n) for n in getattr(exc, "__notes__", []))
         if isinstance(exc, ConformanceError):
             for violation in exc.violations:
-                found.append({"property": prop, "test": item.nodeid, **violation.to_json(),
-                              "request": exc.request, "example": example})
+                found.append(
+                    {
+                        "property": prop,
+                        "test": item.nodeid,
+                        **violation.to_json(),
+                        "request": exc.request,
+                        "example": example,
+                    }
+                )
         else:
-            generic = Violation(default_endpoint, f"{call.when} of the test", "(property)", "the property to hold",
-                                f"{type(exc).__name__}: {str(exc)[:400]}")
-            found.append({"property": prop, "test": item.nodeid, **generic.to_json(), "request": None,
-                          "example": example})
+            generic = Violation(
+                default_endpoint,
+                f"{call.when} of the test",
+                "(property)",
+                "the property to hold",
+                f"{type(exc).__name__}: {str(exc)[:400]}",
+            )
+            found.append(
+                {"property": prop, "test": item.nodeid, **generic.to_json(), "request": None, "example": example}
+            )
     return found
 
 
@@ -304,8 +395,12 @@ def _report(state: SuiteState, exitstatus: int) -> dict[str, Any]:
         "dry_run": state.dry_run,
         "exit_status": exitstatus,
         "ok": not state.violations and not state.failed_tests,
-        "counts": {"passed": state.passed, "failed": len(state.failed_tests), "skipped": len(state.skipped),
-                   "violations": len(state.violations)},
+        "counts": {
+            "passed": state.passed,
+            "failed": len(state.failed_tests),
+            "skipped": len(state.skipped),
+            "violations": len(state.violations),
+        },
         "violations": state.violations,
         "budget": (target.budget.to_json() if target else Budget(state.budget_limit).to_json()),
         "notes": list(target.notes) if target else [],
@@ -323,9 +418,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     target = state.target
     budget = target.budget if target else Budget(state.budget_limit)
     limit = "unlimited" if budget.limit is None else str(budget.limit)
-    write(f"target: {state.target_option}   profile: {state.profile}   accepted submits: {budget.spent} "
-          f"(budget {limit})   estimated cost: ${budget.cost_usd:.3f}"
-          + (f" + {budget.unpriced} at an unknown price" if budget.unpriced else ""))
+    write(
+        f"target: {state.target_option}   profile: {state.profile}   accepted submits: {budget.spent} "
+        f"(budget {limit})   estimated cost: ${budget.cost_usd:.3f}"
+        + (f" + {budget.unpriced} at an unknown price" if budget.unpriced else "")
+    )
     if state.dry_run and target is not None:
         write(f"dry run: {len(target.planned)} request(s) would be sent (nothing was):")
         paid = [p for p in target.planned if p.estimated_cost_usd != 0.0]
@@ -333,8 +430,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             write(f"  {planned.line()}")
         cap = len(paid) if budget.limit is None else min(budget.limit, len(paid))
         known = sum(p.estimated_cost_usd or 0.0 for p in paid[:cap])
-        write(f"estimated cost of the first {cap} paid prediction(s) the budget allows: ${known:.3f}"
-              + (" (+ unknown prices)" if any(p.estimated_cost_usd is None for p in paid[:cap]) else ""))
+        write(
+            f"estimated cost of the first {cap} paid prediction(s) the budget allows: ${known:.3f}"
+            + (" (+ unknown prices)" if any(p.estimated_cost_usd is None for p in paid[:cap]) else "")
+        )
     for note in target.notes if target else []:
         write(f"note: {note}")
     if not state.violations:
@@ -342,8 +441,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     write(f"{len(state.violations)} violation(s) in {len(state.failed_tests)} failed test(s):", red=True)
     for entry in state.violations:
-        write(f"  [{entry['property']}] {entry['endpoint']}: {entry['where']} {entry['path']}: expected "
-              f"{entry['expected']}; observed {entry['observed']}", red=True)
+        write(
+            f"  [{entry['property']}] {entry['endpoint']}: {entry['where']} {entry['path']}: expected "
+            f"{entry['expected']}; observed {entry['observed']}",
+            red=True,
+        )
         if entry.get("request"):
             write(f"      request: {entry['request']}")
     if state.report_path is not None:

@@ -18,7 +18,12 @@ from kit_violations import ConformanceError, Violation, fail, schema_violations,
 from mock_server.contract.catalog import Catalog, Endpoint
 
 STATUS_RANK: dict[str, int] = {
-    "created": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2, "timeout": 2,
+    "created": 0,
+    "processing": 1,
+    "completed": 2,
+    "failed": 2,
+    "cancelled": 2,
+    "timeout": 2,
 }
 STABLE_FIELDS = ("status", "outputs", "has_nsfw_contents", "error", "model", "id")
 
@@ -27,8 +32,17 @@ def json_of(response: httpx.Response, *, endpoint: str, where: str) -> Any:
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError):
-        raise ConformanceError([Violation(endpoint, where, "(body)", "a JSON body",
-                                          f"HTTP {response.status_code} {short(response.content, 120)}")]) from None
+        raise ConformanceError(
+            [
+                Violation(
+                    endpoint,
+                    where,
+                    "(body)",
+                    "a JSON body",
+                    f"HTTP {response.status_code} {short(response.content, 120)}",
+                )
+            ]
+        ) from None
 
 
 def base64_mode(body: Any) -> bool:
@@ -54,8 +68,9 @@ def check_accepted(response: httpx.Response, endpoint: Endpoint, body: Any) -> d
     return data
 
 
-def check_rejected(response: httpx.Response, catalog: Catalog, *, endpoint: str, path: str, reason: str,
-                   request: Any) -> None:
+def check_rejected(
+    response: httpx.Response, catalog: Catalog, *, endpoint: str, path: str, reason: str, request: Any
+) -> None:
     """An invalid request: a 4xx (never accepted, never a 5xx) whose body is the error envelope."""
     status = response.status_code
     expected = f"a 4xx rejection ({reason})"
@@ -66,8 +81,9 @@ def check_rejected(response: httpx.Response, catalog: Catalog, *, endpoint: str,
     _check_error_envelope(response, catalog, endpoint, request)
 
 
-def check_unauthorized(response: httpx.Response, catalog: Catalog, *, endpoint: str, where: str,
-                       reason: str, request: Any) -> None:
+def check_unauthorized(
+    response: httpx.Response, catalog: Catalog, *, endpoint: str, where: str, reason: str, request: Any
+) -> None:
     if response.status_code != 401:
         fail([status_violation(response, endpoint, where, f"401 ({reason})")], request)
     _check_error_envelope(response, catalog, endpoint, request)
@@ -91,8 +107,9 @@ def _link_violations(data: Mapping[str, Any], model: str, where: str, body: Any)
     if isinstance(outputs, list) and not base64_mode(body):
         for index, output in enumerate(outputs):
             if isinstance(output, str) and not _absolute_http(output):
-                violations.append(Violation(model, where, f"data.outputs[{index}]", "an absolute http(s) URL",
-                                            short(output, 80)))
+                violations.append(
+                    Violation(model, where, f"data.outputs[{index}]", "an absolute http(s) URL", short(output, 80))
+                )
     return violations
 
 
@@ -148,21 +165,28 @@ def check_terminal(journey: Journey, data: Mapping[str, Any], where: str) -> Non
             value = data.get(name)
             observed = len(value) if isinstance(value, list) else None
             if observed != count:
-                violations.append(Violation(
-                    model, where, f"data.{name}",
-                    f"{count} entr{'y' if count == 1 else 'ies'} (one per image; num_images="
-                    f"{journey.body.get('num_images', 'default')})",
-                    f"{observed} entries {short(value, 80)}" if observed is not None else short(value)))
+                violations.append(
+                    Violation(
+                        model,
+                        where,
+                        f"data.{name}",
+                        f"{count} entr{'y' if count == 1 else 'ies'} (one per image; num_images="
+                        f"{journey.body.get('num_images', 'default')})",
+                        f"{observed} entries {short(value, 80)}" if observed is not None else short(value),
+                    )
+                )
     elif status == "failed":
         error = data.get("error")
         if not (isinstance(error, str) and error.strip()):
-            violations.append(Violation(model, where, "data.error", "a non-empty error message for a failed "
-                                        "prediction", short(error)))
+            violations.append(
+                Violation(model, where, "data.error", "a non-empty error message for a failed prediction", short(error))
+            )
     fail(violations, journey.body)
 
 
-def follow(target: Target, endpoint: Endpoint, body: dict[str, Any], submitted: dict[str, Any], *,
-           extra_polls: int = 0) -> Journey:
+def follow(
+    target: Target, endpoint: Endpoint, body: dict[str, Any], submitted: dict[str, Any], *, extra_polls: int = 0
+) -> Journey:
     """Poll until terminal (bounded by polls and a deadline), checking every answer on the way.
 
     Statuses only move forward (created < processing < terminal); once terminal, ``extra_polls`` further
@@ -175,9 +199,18 @@ def follow(target: Target, endpoint: Endpoint, body: dict[str, Any], submitted: 
     attempt = 0
     while STATUS_RANK.get(str(journey.final.get("status")), -1) < 2:
         if attempt >= target.max_polls or time.monotonic() > deadline:
-            fail([Violation(model, f"result response (poll {attempt})", "data.status",
-                            f"a terminal status within {target.max_polls} polls / {target.poll_timeout:g} s",
-                            short(journey.final.get("status")))], body)
+            fail(
+                [
+                    Violation(
+                        model,
+                        f"result response (poll {attempt})",
+                        "data.status",
+                        f"a terminal status within {target.max_polls} polls / {target.poll_timeout:g} s",
+                        short(journey.final.get("status")),
+                    )
+                ],
+                body,
+            )
         if attempt:
             target.pause(attempt - 1)
         attempt += 1
@@ -206,18 +239,43 @@ def poll_once(target: Target, journey: Journey, where: str) -> dict[str, Any]:
 def check_forward(journey: Journey, previous: Any, data: Mapping[str, Any], where: str) -> None:
     before, now = STATUS_RANK.get(str(previous), -1), STATUS_RANK.get(str(data.get("status")), -1)
     if before == 2 and data.get("status") != previous:
-        fail([Violation(journey.endpoint.model, where, "data.status",
-                        f"{short(previous)} again (terminal states never change)", short(data.get("status")))],
-             journey.body)
+        fail(
+            [
+                Violation(
+                    journey.endpoint.model,
+                    where,
+                    "data.status",
+                    f"{short(previous)} again (terminal states never change)",
+                    short(data.get("status")),
+                )
+            ],
+            journey.body,
+        )
     if now < before:
-        fail([Violation(journey.endpoint.model, where, "data.status",
-                        f"a status at or after {short(previous)} (created < processing < terminal)",
-                        short(data.get("status")))], journey.body)
+        fail(
+            [
+                Violation(
+                    journey.endpoint.model,
+                    where,
+                    "data.status",
+                    f"a status at or after {short(previous)} (created < processing < terminal)",
+                    short(data.get("status")),
+                )
+            ],
+            journey.body,
+        )
 
 
 def check_stable(journey: Journey, terminal: Mapping[str, Any], data: Mapping[str, Any], where: str) -> None:
-    violations = [Violation(journey.endpoint.model, where, f"data.{name}",
-                            f"{short(terminal.get(name), 80)} as on the terminal poll (terminal states are stable)",
-                            short(data.get(name), 80))
-                  for name in STABLE_FIELDS if data.get(name) != terminal.get(name)]
+    violations = [
+        Violation(
+            journey.endpoint.model,
+            where,
+            f"data.{name}",
+            f"{short(terminal.get(name), 80)} as on the terminal poll (terminal states are stable)",
+            short(data.get(name), 80),
+        )
+        for name in STABLE_FIELDS
+        if data.get(name) != terminal.get(name)
+    ]
     fail(violations, journey.body)

@@ -43,8 +43,9 @@ def fixture_mime(name: str) -> str:
 
 
 def fixture_data_uris() -> tuple[str, ...]:
-    return tuple(f"data:{fixture_mime(name)};base64,{base64.b64encode(fixture_bytes(name)).decode()}"
-                 for name in INPUT_FIXTURES)
+    return tuple(
+        f"data:{fixture_mime(name)};base64,{base64.b64encode(fixture_bytes(name)).decode()}" for name in INPUT_FIXTURES
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -98,8 +99,18 @@ def check_outputs(target: Target, journey: Journey) -> list[tuple[int, int, str]
         else:
             response = target.download(str(output), endpoint=model, where=where)
             if response.status_code != 200:
-                fail([Violation(model, where, path, "HTTP 200 when downloading the output URL",
-                                f"HTTP {response.status_code} for {short(output, 120)}")], body)
+                fail(
+                    [
+                        Violation(
+                            model,
+                            where,
+                            path,
+                            "HTTP 200 when downloading the output URL",
+                            f"HTTP {response.status_code} for {short(output, 120)}",
+                        )
+                    ],
+                    body,
+                )
             mime = response.headers.get("content-type", "").split(";")[0].strip()
             if fmt is not None and mime != MIME[fmt]:
                 fail([Violation(model, where, f"{path} Content-Type", MIME[fmt], short(mime))], body)
@@ -112,11 +123,27 @@ def check_outputs(target: Target, journey: Journey) -> list[tuple[int, int, str]
             fail([Violation(model, where, path, "a decodable image", f"{type(exc).__name__}: {exc}")], body)
         wanted = f"{PIL_FORMAT[fmt]}" if fmt else "JPEG, PNG or WEBP"
         if (fmt and pil != PIL_FORMAT[fmt]) or (not fmt and pil not in PIL_FORMAT.values()):
-            fail([Violation(model, where, f"{path} format", f"{wanted} (output_format "
-                            f"{body.get('output_format', 'default')})", pil)], body)
+            fail(
+                [
+                    Violation(
+                        model,
+                        where,
+                        f"{path} format",
+                        f"{wanted} (output_format {body.get('output_format', 'default')})",
+                        pil,
+                    )
+                ],
+                body,
+            )
         if size is not None and (width, height) != size[0]:
-            fail([Violation(model, where, f"{path} size", f"{size[0][0]}x{size[0][1]} ({size[1]})",
-                            f"{width}x{height}")], body)
+            fail(
+                [
+                    Violation(
+                        model, where, f"{path} size", f"{size[0][0]}x{size[0][1]} ({size[1]})", f"{width}x{height}"
+                    )
+                ],
+                body,
+            )
         seen.append((width, height, pil))
     return seen
 
@@ -132,11 +159,21 @@ def _upload_data(response: httpx.Response, where: str) -> dict[str, Any]:
     data = envelope.get("data") if isinstance(envelope, dict) else None
     violations = []
     if not isinstance(envelope, dict) or envelope.get("code") != 200:
-        violations.append(Violation("media", where, "code", "200", short(
-            envelope.get("code") if isinstance(envelope, dict) else envelope)))
+        violations.append(
+            Violation(
+                "media", where, "code", "200", short(envelope.get("code") if isinstance(envelope, dict) else envelope)
+            )
+        )
     if not isinstance(data, dict) or not isinstance(data.get("download_url"), str):
-        violations.append(Violation("media", where, "data.download_url", "a URL string",
-                                    short(data.get("download_url") if isinstance(data, dict) else data)))
+        violations.append(
+            Violation(
+                "media",
+                where,
+                "data.download_url",
+                "a URL string",
+                short(data.get("download_url") if isinstance(data, dict) else data),
+            )
+        )
     fail(violations)
     assert isinstance(data, dict)
     return data
@@ -145,9 +182,18 @@ def _upload_data(response: httpx.Response, where: str) -> dict[str, Any]:
 def check_download_matches(target: Target, url: str, content: bytes, where: str) -> None:
     response = target.download(url, endpoint="media", where=where)
     if response.status_code != 200 or response.content != content:
-        fail([Violation("media", where, "data.download_url", f"HTTP 200 with the {len(content)} uploaded bytes",
-                        f"HTTP {response.status_code} with {len(response.content)} bytes"
-                        f"{'' if response.content != content else ' (identical)'}")])
+        fail(
+            [
+                Violation(
+                    "media",
+                    where,
+                    "data.download_url",
+                    f"HTTP 200 with the {len(content)} uploaded bytes",
+                    f"HTTP {response.status_code} with {len(response.content)} bytes"
+                    f"{'' if response.content != content else ' (identical)'}",
+                )
+            ]
+        )
 
 
 def upload_binary(target: Target, name: str) -> str | None:
@@ -155,8 +201,14 @@ def upload_binary(target: Target, name: str) -> str | None:
     if UPLOAD_BINARY in target.unavailable:
         return None
     content = fixture_bytes(name)
-    response = target.send("POST", "/api/v3/media/upload/binary", endpoint="media", where="upload/binary",
-                           files={"file": (name, content, fixture_mime(name))}, headers=target.auth())
+    response = target.send(
+        "POST",
+        "/api/v3/media/upload/binary",
+        endpoint="media",
+        where="upload/binary",
+        files={"file": (name, content, fixture_mime(name))},
+        headers=target.auth(),
+    )
     if not target.optional_route(UPLOAD_BINARY, response):
         return None
     url = str(_upload_data(response, "upload/binary response")["download_url"])
@@ -169,22 +221,38 @@ def upload_direct(target: Target, name: str) -> str | None:
     if UPLOAD_DIRECT in target.unavailable:
         return None
     content = fixture_bytes(name)
-    ticket = target.send("POST", "/api/v3/media/uploads", endpoint="media", where="uploads ticket",
-                         json_body={"filename": name, "size": len(content), "content_type": fixture_mime(name)},
-                         headers=target.auth())
+    ticket = target.send(
+        "POST",
+        "/api/v3/media/uploads",
+        endpoint="media",
+        where="uploads ticket",
+        json_body={"filename": name, "size": len(content), "content_type": fixture_mime(name)},
+        headers=target.auth(),
+    )
     if not target.optional_route(UPLOAD_DIRECT, ticket):
         return None
     data = _upload_data(ticket, "uploads ticket response")
     upload = data.get("upload")
     if not (isinstance(upload, dict) and isinstance(upload.get("url"), str)):
-        fail([Violation("media", "uploads ticket response", "data.upload.url", "the URL to PUT the bytes to",
-                        short(upload))])
+        fail(
+            [
+                Violation(
+                    "media", "uploads ticket response", "data.upload.url", "the URL to PUT the bytes to", short(upload)
+                )
+            ]
+        )
     assert isinstance(upload, dict)
     method = str(upload.get("method") or "PUT").upper()
     given = upload.get("headers")
     headers: dict[Any, Any] = given if isinstance(given, dict) else {}
-    put = target.send(method, str(upload["url"]), endpoint="media", where="upload PUT", content=content,
-                      headers={str(k): str(v) for k, v in headers.items()})
+    put = target.send(
+        method,
+        str(upload["url"]),
+        endpoint="media",
+        where="upload PUT",
+        content=content,
+        headers={str(k): str(v) for k, v in headers.items()},
+    )
     if not 200 <= put.status_code < 300:
         fail([status_violation(put, "media", "upload PUT", "2xx for the ticket's PUT")])
     url = str(data["download_url"])

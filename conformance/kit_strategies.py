@@ -19,11 +19,32 @@ from kit_violations import json_type, short, validator_for
 
 from mock_server.contract.catalog import Catalog, Endpoint
 
-MALFORMED_SIZES = ("100*100", "1024x1024", "abc", "1537*1024", "1024*255", "1024 * 1024", "-512*512",
-                   "1024*1024*2", "1024*", "*1024", "0*0", "1e3*1024", "1024,1024", "")
-BAD_JSON_BODIES = (b"{not json", b"{\"prompt\": ", b"\xff\xfe\xfd", b"{'prompt': 'single quotes'}",
-                   b"{\"prompt\": \"x\",}", b"[1, 2", b"nul")
-NON_OBJECT_BODIES = (b"[]", b"[{\"prompt\": \"x\"}]", b"\"a prompt\"", b"42", b"null", b"true", b"3.5")
+MALFORMED_SIZES = (
+    "100*100",
+    "1024x1024",
+    "abc",
+    "1537*1024",
+    "1024*255",
+    "1024 * 1024",
+    "-512*512",
+    "1024*1024*2",
+    "1024*",
+    "*1024",
+    "0*0",
+    "1e3*1024",
+    "1024,1024",
+    "",
+)
+BAD_JSON_BODIES = (
+    b"{not json",
+    b'{"prompt": ',
+    b"\xff\xfe\xfd",
+    b"{'prompt': 'single quotes'}",
+    b'{"prompt": "x",}',
+    b"[1, 2",
+    b"nul",
+)
+NON_OBJECT_BODIES = (b"[]", b'[{"prompt": "x"}]', b'"a prompt"', b"42", b"null", b"true", b"3.5")
 # Request-level switches of the API itself (reference §4), not model parameters: never sent as "foreign".
 TRANSPORT_KNOBS = ("enable_sync_mode", "enable_base64_output")
 LORA_ITEM = {"path": "owner/lora", "scale": 1.0}
@@ -69,8 +90,9 @@ def foreign_parameters(endpoint: Endpoint, catalog: Catalog) -> list[str]:
 
 
 @st.composite
-def valid_requests(draw: st.DrawFn, target: Target, endpoint: Endpoint, *, foreign: bool = False,
-                   without: tuple[str, ...] = ()) -> dict[str, Any]:
+def valid_requests(
+    draw: st.DrawFn, target: Target, endpoint: Endpoint, *, foreign: bool = False, without: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Any request the endpoint's schema accepts, image inputs taken from ``target.input_images``.
 
     ``foreign`` adds, sometimes, parameters other endpoints document with arbitrary JSON values: an unknown
@@ -94,10 +116,18 @@ def valid_requests(draw: st.DrawFn, target: Target, endpoint: Endpoint, *, forei
 
 
 def json_values() -> st.SearchStrategy[Any]:
-    scalars = st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.floats(
-        allow_nan=False, allow_infinity=False, width=32) | st.text(max_size=12)
-    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.text(max_size=5), inner, max_size=3), max_leaves=6)
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**31), 2**31)
+        | st.floats(allow_nan=False, allow_infinity=False, width=32)
+        | st.text(max_size=12)
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=6,
+    )
 
 
 @dataclass(frozen=True)
@@ -135,19 +165,27 @@ def _mutations(endpoint: Endpoint, body: dict[str, Any]) -> list[tuple[str, Call
     required = endpoint.request_schema.get("required", [])
 
     for name in required:
+
         def drop(draw: st.DrawFn, name: str = name) -> Mutation:
             return Mutation({k: v for k, v in body.items() if k != name}, name, f"required {name!r} is missing")
+
         options.append((f"drop {name}", drop))
 
     for name, schema in props.items():
+
         def wrong_type(draw: st.DrawFn, name: str = name, schema: Mapping[str, Any] = schema) -> Mutation:
             value = draw(st.sampled_from(_wrong_type_values(schema)), label=f"wrong-type {name}")
-            return Mutation({**body, name: value}, name, f"{name} must be of type {schema.get('type')}, "
-                            f"sent {json_type(value)} {short(value, 40)}")
+            return Mutation(
+                {**body, name: value},
+                name,
+                f"{name} must be of type {schema.get('type')}, sent {json_type(value)} {short(value, 40)}",
+            )
+
         options.append((f"wrong type {name}", wrong_type))
 
         kind = schema.get("type")
         if kind in ("integer", "number") and ("minimum" in schema or "maximum" in schema):
+
             def out_of_range(draw: st.DrawFn, name: str = name, schema: Mapping[str, Any] = schema) -> Mutation:
                 sides = [s for s in ("minimum", "maximum") if s in schema]
                 side = draw(st.sampled_from(sides), label=f"{name} side")
@@ -160,39 +198,49 @@ def _mutations(endpoint: Endpoint, body: dict[str, Any]) -> list[tuple[str, Call
                 if schema.get("type") == "integer":
                     value = int(value)
                 return Mutation({**body, name: value}, name, f"{name} {side} is {bound}, sent {value}")
+
             options.append((f"out of range {name}", out_of_range))
 
         if "enum" in schema:
+
             def bad_enum(draw: st.DrawFn, name: str = name, schema: Mapping[str, Any] = schema) -> Mutation:
                 pool = ["gif", "0", "6", "1:2", "16:10", "JPEG", "png ", "", "auto"]
                 value = draw(st.sampled_from(pool) | st.text(min_size=1, max_size=8), label=f"bad {name}")
                 assume(value not in schema["enum"])
-                return Mutation({**body, name: value}, name, f"{name} must be one of {schema['enum']}, "
-                                f"sent {value!r}")
+                return Mutation({**body, name: value}, name, f"{name} must be one of {schema['enum']}, sent {value!r}")
+
             options.append((f"bad enum {name}", bad_enum))
 
         if name == "size":
+
             def bad_size(draw: st.DrawFn) -> Mutation:
                 value = draw(st.sampled_from(MALFORMED_SIZES), label="malformed size")
-                return Mutation({**body, "size": value}, "size", f"size must be 'W*H' within the documented "
-                                f"range, sent {value!r}")
+                return Mutation(
+                    {**body, "size": value}, "size", f"size must be 'W*H' within the documented range, sent {value!r}"
+                )
+
             options.append(("malformed size", bad_size))
 
         if kind == "array" and "maxItems" in schema:
+
             def too_many(draw: st.DrawFn, name: str = name, schema: Mapping[str, Any] = schema) -> Mutation:
                 items = schema.get("items", {})
                 filler: Any = dict(LORA_ITEM) if items.get("type") == "object" else "https://example.com/input.png"
                 value = [filler] * (schema["maxItems"] + draw(st.integers(1, 3), label="extra items"))
-                return Mutation({**body, name: value}, name, f"{name} holds at most {schema['maxItems']} items, "
-                                f"sent {len(value)}")
+                return Mutation(
+                    {**body, name: value}, name, f"{name} holds at most {schema['maxItems']} items, sent {len(value)}"
+                )
+
             options.append((f"too many {name}", too_many))
 
         items = schema.get("items", {}) if kind == "array" else {}
         if items.get("type") == "object" and items.get("required"):
+
             def bad_item(draw: st.DrawFn, name: str = name, items: Mapping[str, Any] = items) -> Mutation:
                 key = draw(st.sampled_from(items["required"]), label="item key")
                 item = {k: v for k, v in LORA_ITEM.items() if k != key}
                 return Mutation({**body, name: [item]}, f"{name}[0].{key}", f"{name} items require {key!r}")
+
             options.append((f"incomplete {name} item", bad_item))
     return options
 
@@ -210,6 +258,7 @@ def invalid_requests(draw: st.DrawFn, target: Target, endpoint: Endpoint) -> Mut
 
 def malformed_bodies() -> st.SearchStrategy[tuple[bytes, str]]:
     """Bodies that are not a JSON object: broken JSON, JSON of another type, random bytes."""
+
     def not_an_object(raw: bytes) -> bool:
         if not raw.strip():
             return False

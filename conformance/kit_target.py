@@ -81,8 +81,12 @@ class Budget:
             self.cost_usd += endpoint.cost(expected_count(endpoint, body))
 
     def to_json(self) -> dict[str, Any]:
-        return {"limit": self.limit, "spent": self.spent, "estimated_cost_usd": round(self.cost_usd, 4),
-                "predictions_without_known_price": self.unpriced}
+        return {
+            "limit": self.limit,
+            "spent": self.spent,
+            "estimated_cost_usd": round(self.cost_usd, 4),
+            "predictions_without_known_price": self.unpriced,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,12 @@ class PlannedRequest:
         return f"{self.method} {self.path} {self.body} (est. {cost})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "body": self.body,
-                "estimated_cost_usd": self.estimated_cost_usd}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "body": self.body,
+            "estimated_cost_usd": self.estimated_cost_usd,
+        }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -147,20 +155,34 @@ class Target:
 
     def _client(self) -> httpx.Client:
         if self.http is None:
-            self.http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(max(60.0, self.poll_timeout)),
-                                     follow_redirects=True)
+            self.http = httpx.Client(
+                base_url=self.base_url, timeout=httpx.Timeout(max(60.0, self.poll_timeout)), follow_redirects=True
+            )
         return self.http
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key if key is None else key}"}
 
-    def send(self, method: str, path: str, *, endpoint: str = "-", where: str = "request",
-             json_body: Any = None, content: bytes | None = None, headers: Mapping[str, str] | None = None,
-             files: Any = None, estimated_cost: float | None = 0.0) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str = "-",
+        where: str = "request",
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        files: Any = None,
+        estimated_cost: float | None = 0.0,
+    ) -> httpx.Response:
         """One HTTP exchange. A dry run records it and skips the test; a transport failure is a violation."""
         if self.dry_run:
-            summary = short(json_body, 400) if json_body is not None else (
-                short(content, 200) if content is not None else ("<multipart file>" if files else ""))
+            summary = (
+                short(json_body, 400)
+                if json_body is not None
+                else (short(content, 200) if content is not None else ("<multipart file>" if files else ""))
+            )
             self.planned.append(PlannedRequest(method, urlsplit(path).path or path, summary, estimated_cost))
             pytest.skip(f"dry run: would send {method} {path}")
         kwargs: dict[str, Any] = {"headers": dict(headers or {})}
@@ -173,32 +195,73 @@ class Target:
         try:
             return self._client().request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ConformanceError([Violation(endpoint, where, "(connection)", f"an HTTP answer to {method} {path}",
-                                              f"{type(exc).__name__}: {exc}")]) from None
+            raise ConformanceError(
+                [
+                    Violation(
+                        endpoint,
+                        where,
+                        "(connection)",
+                        f"an HTTP answer to {method} {path}",
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                ]
+            ) from None
 
-    def submit(self, endpoint: Endpoint, body: Any = None, *, raw: bytes | None = None, key: str | None = None,
-               headers: Mapping[str, str] | None = None, expect_rejection: bool = False) -> httpx.Response:
+    def submit(
+        self,
+        endpoint: Endpoint,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        expect_rejection: bool = False,
+    ) -> httpx.Response:
         """POST a prediction. Paid targets: refuse (skip) once the budget is spent; count every accepted one."""
         if self.budget.left() <= 0:
-            pytest.skip(f"cost guard: the budget of {self.budget.limit} paid prediction(s) is spent; "
-                        f"not submitting to {endpoint.model}")
+            pytest.skip(
+                f"cost guard: the budget of {self.budget.limit} paid prediction(s) is spent; "
+                f"not submitting to {endpoint.model}"
+            )
         if headers is None:
             headers = self.auth(key)
         if raw is not None:
             headers = {**headers, "Content-Type": "application/json"}
-        cost: float | None = 0.0 if expect_rejection else (
-            endpoint.cost(expected_count(endpoint, body or {})) if endpoint.price_usd is not None else None)
-        response = self.send("POST", f"/api/v3/{endpoint.model}", endpoint=endpoint.model, where="submit",
-                             json_body=body if raw is None else None, content=raw, headers=headers,
-                             estimated_cost=cost)
+        cost: float | None = (
+            0.0
+            if expect_rejection
+            else (endpoint.cost(expected_count(endpoint, body or {})) if endpoint.price_usd is not None else None)
+        )
+        response = self.send(
+            "POST",
+            f"/api/v3/{endpoint.model}",
+            endpoint=endpoint.model,
+            where="submit",
+            json_body=body if raw is None else None,
+            content=raw,
+            headers=headers,
+            estimated_cost=cost,
+        )
         if 200 <= response.status_code < 300:
             self.budget.charge(endpoint, body if isinstance(body, dict) else {})
         return response
 
-    def get_result(self, prediction_id: str, *, endpoint: str = "-", where: str = "result",
-                   key: str | None = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
-        return self.send("GET", f"/api/v3/predictions/{prediction_id}/result", endpoint=endpoint, where=where,
-                         headers=self.auth(key) if headers is None else headers)
+    def get_result(
+        self,
+        prediction_id: str,
+        *,
+        endpoint: str = "-",
+        where: str = "result",
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        return self.send(
+            "GET",
+            f"/api/v3/predictions/{prediction_id}/result",
+            endpoint=endpoint,
+            where=where,
+            headers=self.auth(key) if headers is None else headers,
+        )
 
     def download(self, url: str, *, endpoint: str, where: str) -> httpx.Response:
         """Output files are public links (a CDN on the real API): fetched without the API key."""
@@ -206,7 +269,7 @@ class Target:
 
     def pause(self, attempt: int) -> None:
         """Back off between polls of a target whose predictions move with time (never on the fake)."""
-        delay = min(self.poll_interval * (1.5 ** attempt), max(self.poll_interval, 8.0))
+        delay = min(self.poll_interval * (1.5**attempt), max(self.poll_interval, 8.0))
         if delay > 0:
             time.sleep(delay)
 
@@ -215,8 +278,9 @@ class Target:
         if response.status_code in (404, 405):
             if name not in self.unavailable:
                 self.unavailable.add(name)
-                self.notes.append(f"{name}: the target answered {response.status_code}; checks that need it "
-                                  f"were skipped")
+                self.notes.append(
+                    f"{name}: the target answered {response.status_code}; checks that need it were skipped"
+                )
             return False
         return True
 

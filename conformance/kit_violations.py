@@ -34,8 +34,13 @@ class Violation:
         return f"{self.endpoint}: {self.where} {self.path}: expected {self.expected}; observed {self.observed}"
 
     def to_json(self) -> dict[str, str]:
-        return {"endpoint": self.endpoint, "where": self.where, "path": self.path,
-                "expected": self.expected, "observed": self.observed}
+        return {
+            "endpoint": self.endpoint,
+            "where": self.where,
+            "path": self.path,
+            "expected": self.expected,
+            "observed": self.observed,
+        }
 
 
 class ConformanceError(AssertionError):
@@ -56,11 +61,11 @@ def fail(violations: list[Violation], request: Any = None) -> None:
         raise ConformanceError(violations, None if request is None else short(request, 600))
 
 
-def status_violation(response: httpx.Response, endpoint: str, where: str, expected: str,
-                     limit: int = 200) -> Violation:
+def status_violation(response: httpx.Response, endpoint: str, where: str, expected: str, limit: int = 200) -> Violation:
     """The HTTP status was not the one the contract names: the status and the start of the body."""
-    return Violation(endpoint, where, "(HTTP status)", expected,
-                     f"HTTP {response.status_code} {short(response.text, limit)}")
+    return Violation(
+        endpoint, where, "(HTTP status)", expected, f"HTTP {response.status_code} {short(response.text, limit)}"
+    )
 
 
 def short(value: Any, limit: int = SHORT) -> str:

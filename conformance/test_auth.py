@@ -37,8 +37,14 @@ def test_missing_or_malformed_key_is_refused(target: Target, data: Any) -> None:
         body = None
         response = target.get_result(UNKNOWN_ID, endpoint=endpoint.model, headers=headers)
 
-    check_unauthorized(response, target.catalog, endpoint=endpoint.model, where=on,
-                       reason=f"no usable Bearer key in {headers or 'no Authorization header'}", request=body)
+    check_unauthorized(
+        response,
+        target.catalog,
+        endpoint=endpoint.model,
+        where=on,
+        reason=f"no usable Bearer key in {headers or 'no Authorization header'}",
+        request=body,
+    )
 
 
 @pytest.mark.free
@@ -47,11 +53,18 @@ def test_unknown_key_is_refused(target: Target, data: Any) -> None:
     if not target.restricts_keys:
         pytest.skip("this target accepts any key; an unknown key cannot be told apart")
     endpoint = data.draw(st.sampled_from(target.endpoints()), label="endpoint")
-    key = data.draw(st.text(KEY_CHARACTERS, min_size=8, max_size=48).filter(lambda k: k != target.api_key),
-                    label="unknown key")
+    key = data.draw(
+        st.text(KEY_CHARACTERS, min_size=8, max_size=48).filter(lambda k: k != target.api_key), label="unknown key"
+    )
     body = data.draw(valid_requests(target, endpoint), label="body")
 
     response = target.submit(endpoint, body, key=key, expect_rejection=True)
 
-    check_unauthorized(response, target.catalog, endpoint=endpoint.model, where="submit",
-                       reason="an API key the target does not know", request=body)
+    check_unauthorized(
+        response,
+        target.catalog,
+        endpoint=endpoint.model,
+        where="submit",
+        reason="an API key the target does not know",
+        request=body,
+    )

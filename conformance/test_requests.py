@@ -23,8 +23,14 @@ def test_invalid_request_is_rejected(target: Target, endpoint: Endpoint, data: A
 
     response = target.submit(endpoint, mutation.body, expect_rejection=True)
 
-    check_rejected(response, target.catalog, endpoint=endpoint.model, path=mutation.path, reason=mutation.reason,
-                   request=mutation.body)
+    check_rejected(
+        response,
+        target.catalog,
+        endpoint=endpoint.model,
+        path=mutation.path,
+        reason=mutation.reason,
+        request=mutation.body,
+    )
 
 
 @pytest.mark.free

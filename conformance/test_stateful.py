@@ -91,9 +91,19 @@ class ApiMachine(RuleBasedStateMachine):
         status = str(data.get("status"))
         if predicted is not None and min(STATUS_RANK.get(status, -1), 2) != predicted:
             wanted = STAGES[predicted] if predicted < 2 else "a terminal status"
-            fail([Violation(journey.endpoint.model, where, "data.status",
-                            f"{wanted} (one lifecycle step per {self.target.poll_steps} poll(s) and per advance; "
-                            f"{model.polls} poll(s), {model.forced} forced)", repr(status))], journey.body)
+            fail(
+                [
+                    Violation(
+                        journey.endpoint.model,
+                        where,
+                        "data.status",
+                        f"{wanted} (one lifecycle step per {self.target.poll_steps} poll(s) and per advance; "
+                        f"{model.polls} poll(s), {model.forced} forced)",
+                        repr(status),
+                    )
+                ],
+                journey.body,
+            )
         model.status = status
         if status not in STAGES and model.terminal is None:
             check_terminal(journey, data, where)
@@ -128,8 +138,10 @@ class ApiMachine(RuleBasedStateMachine):
         where = f"result response (poll {model.polls + 1})"
         response = self.target.get_result(prediction_id, endpoint=model.journey.endpoint.model, where=where)
         if response.status_code != 200:
-            fail([status_violation(response, model.journey.endpoint.model, where, "200 for our own prediction")],
-                 model.journey.body)
+            fail(
+                [status_violation(response, model.journey.endpoint.model, where, "200 for our own prediction")],
+                model.journey.body,
+            )
         data = check_view(model.journey, json_of(response, endpoint="-", where=where), where)
         model.polls += 1
         self._observe(model, data, where)
@@ -140,8 +152,13 @@ class ApiMachine(RuleBasedStateMachine):
     def advance(self, prediction_id: str) -> None:
         """Fake only: the control API moves a prediction one lifecycle step."""
         model = self.expected[prediction_id]
-        response = self.target.send("POST", f"/_mock/predictions/{prediction_id}/advance", json_body={"steps": 1},
-                                    endpoint=model.journey.endpoint.model, where="control advance")
+        response = self.target.send(
+            "POST",
+            f"/_mock/predictions/{prediction_id}/advance",
+            json_body={"steps": 1},
+            endpoint=model.journey.endpoint.model,
+            where="control advance",
+        )
         if not self.target.optional_route(ADVANCE, response):
             return
         where = "control advance response"
@@ -153,8 +170,9 @@ class ApiMachine(RuleBasedStateMachine):
             return  # an answer without the prediction: the next poll checks the effect
         if model.stage < 2:
             model.forced = min(2, max(model.polls // (self.target.poll_steps or 1), model.forced, model.stage) + 1)
-        visible = {k: v for k, v in data.items() if k in ("id", "status", "outputs", "has_nsfw_contents", "error",
-                                                          "model")}
+        visible = {
+            k: v for k, v in data.items() if k in ("id", "status", "outputs", "has_nsfw_contents", "error", "model")
+        }
         self._observe(model, visible if model.terminal is None else {**model.terminal, **visible}, where)
 
     @rule(prediction_id=predictions)
@@ -186,18 +204,27 @@ class ApiMachine(RuleBasedStateMachine):
         response = self.target.get_result(unknown, where="result of an unknown id")
         if response.status_code != 404:
             fail([status_violation(response, "-", "result of an unknown id", "404 for a prediction id nobody created")])
-        check_rejected(response, self.target.catalog, endpoint="-", path="(id)", reason="unknown prediction",
-                       request={"id": unknown})
+        check_rejected(
+            response,
+            self.target.catalog,
+            endpoint="-",
+            path="(id)",
+            reason="unknown prediction",
+            request={"id": unknown},
+        )
 
 
 @pytest.mark.paid
 def test_api_state_machine(target: Target) -> None:
     if target.budget.left() <= 0:
-        pytest.skip(f"cost guard: the budget of {target.budget.limit} paid prediction(s) is spent; "
-                    "not starting the state machine")
+        pytest.skip(
+            f"cost guard: the budget of {target.budget.limit} paid prediction(s) is spent; "
+            "not starting the state machine"
+        )
     base = settings()  # the loaded profile ("fake", "paid", or --max-examples' variant)
     run_state_machine_as_test(  # type: ignore[no-untyped-call]
         lambda: ApiMachine(target),
-        settings=settings(base, max_examples=max(1, base.max_examples // 4),
-                          stateful_step_count=6 if target.paid else 25),
+        settings=settings(
+            base, max_examples=max(1, base.max_examples // 4), stateful_step_count=6 if target.paid else 25
+        ),
     )

@@ -33,22 +33,53 @@ def test_sync_mode_matches_submit_then_poll(target: Target, endpoint: Endpoint, 
     model, where = endpoint.model, "sync submit response" + (" (after the 5004 sync timeout)" if timed_out else "")
     violations = []
     if not timed_out and sync_answer.get("status") not in ("completed", "failed", "cancelled", "timeout"):
-        violations.append(Violation(model, where, "data.status", "a terminal status (sync mode waits for the end) "
-                                    "or the 5004 sync-timeout answer", repr(sync_answer.get("status"))))
+        violations.append(
+            Violation(
+                model,
+                where,
+                "data.status",
+                "a terminal status (sync mode waits for the end) or the 5004 sync-timeout answer",
+                repr(sync_answer.get("status")),
+            )
+        )
     sync_keys, async_keys = set(sync_final) - OPTIONAL_FIELDS, set(async_final) - OPTIONAL_FIELDS
     if sync_keys != async_keys:
-        violations.append(Violation(model, where, "data", f"the fields of submit-then-poll {sorted(async_keys)}",
-                                    f"{sorted(sync_keys)}"))
+        violations.append(
+            Violation(
+                model, where, "data", f"the fields of submit-then-poll {sorted(async_keys)}", f"{sorted(sync_keys)}"
+            )
+        )
     for name in sorted(sync_keys & async_keys):
         if json_type(sync_final[name]) != json_type(async_final[name]):
-            violations.append(Violation(model, where, f"data.{name}", f"{json_type(async_final[name])} as in "
-                                        "submit-then-poll", json_type(sync_final[name])))
+            violations.append(
+                Violation(
+                    model,
+                    where,
+                    f"data.{name}",
+                    f"{json_type(async_final[name])} as in submit-then-poll",
+                    json_type(sync_final[name]),
+                )
+            )
     if sync_final.get("status") != async_final.get("status"):
-        violations.append(Violation(model, where, "data.status", f"{async_final.get('status')!r} as in "
-                                    "submit-then-poll", repr(sync_final.get("status"))))
+        violations.append(
+            Violation(
+                model,
+                where,
+                "data.status",
+                f"{async_final.get('status')!r} as in submit-then-poll",
+                repr(sync_final.get("status")),
+            )
+        )
     for name in ("outputs", "has_nsfw_contents"):
         mine, theirs = sync_final.get(name), async_final.get(name)
         if isinstance(mine, list) and isinstance(theirs, list) and len(mine) != len(theirs):
-            violations.append(Violation(model, where, f"data.{name}", f"{len(theirs)} entries as in "
-                                        "submit-then-poll", f"{len(mine)} entries"))
+            violations.append(
+                Violation(
+                    model,
+                    where,
+                    f"data.{name}",
+                    f"{len(theirs)} entries as in submit-then-poll",
+                    f"{len(mine)} entries",
+                )
+            )
     fail(violations, sync_body)

@@ -53,8 +53,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         # Likewise the cassettes: a bad one is one line naming the file, before any worker starts.
         try:
-            Replayer.load(config.replay, catalog_for(config.schemas), speed=config.replay_speed,
-                          mode=config.replay_mode)
+            Replayer.load(
+                config.replay, catalog_for(config.schemas), speed=config.replay_speed, mode=config.replay_mode
+            )
         except ValueError as exc:
             sys.stderr.write(f"wavespeed-mock: {exc}\n")
             return 2
@@ -130,8 +131,10 @@ def cmd_schemas_add(args: argparse.Namespace) -> int:
         return 2
     for table, path in zip(added.tables, added.written, strict=True):
         sys.stdout.write(f"added {table.key} -> {path}\n")
-    sys.stdout.write(f"{len(added.changed)} generated file(s) changed in {into}; "
-                     f"serve them with: wavespeed-mock serve --schemas {into}\n")
+    sys.stdout.write(
+        f"{len(added.changed)} generated file(s) changed in {into}; "
+        f"serve them with: wavespeed-mock serve --schemas {into}\n"
+    )
     return 0
 
 
@@ -144,8 +147,14 @@ def cmd_drift_docs(args: argparse.Namespace) -> int:
 def cmd_drift_live(args: argparse.Namespace) -> int:
     from mock_server.contract.livedrift import run_drift_live
 
-    return run_drift_live(target=args.target, catalog_file=args.catalog, models=args.models or (), fmt=args.format,
-                          schemas=args.schemas, stream=sys.stdout)
+    return run_drift_live(
+        target=args.target,
+        catalog_file=args.catalog,
+        models=args.models or (),
+        fmt=args.format,
+        schemas=args.schemas,
+        stream=sys.stdout,
+    )
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
@@ -178,35 +187,51 @@ def cmd_drift_report(args: argparse.Namespace) -> int:
 
 def _add_proxy_parser(sub: Any) -> None:
     proxy = sub.add_parser(
-        "proxy", help="pass requests through to a real API, checking every answer against the schemas",
+        "proxy",
+        help="pass requests through to a real API, checking every answer against the schemas",
         description="Forward every request to --upstream unchanged (the client's Authorization passes through and "
-                    "is never stored) and return its answer unchanged. Every JSON answer of /api/v3/ is checked "
-                    "against the schemas; each difference is named in an X-WaveSpeed-Mock-Drift header and kept in "
-                    "--report. --record DIR writes one lifecycle cassette per prediction.")
-    proxy.add_argument("--upstream", required=True, metavar="URL", help="the API to forward to, e.g. "
-                       "https://api.wavespeed.ai")
+        "is never stored) and return its answer unchanged. Every JSON answer of /api/v3/ is checked "
+        "against the schemas; each difference is named in an X-WaveSpeed-Mock-Drift header and kept in "
+        "--report. --record DIR writes one lifecycle cassette per prediction.",
+    )
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="the API to forward to, e.g. https://api.wavespeed.ai"
+    )
     proxy.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     proxy.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     proxy.add_argument("--record", metavar="DIR", help="write a cassette per prediction here (media under DIR/media)")
     proxy.add_argument("--report", metavar="FILE", help="keep the drift findings in this JSON file")
-    proxy.add_argument("--placeholders", action="store_true",
-                       help="with --record: store a generated picture of the same size and format instead of "
-                            "each output")
-    proxy.add_argument("--fetch-outputs", action=argparse.BooleanOptionalAction, default=True,
-                       help="with --record: download outputs at the terminal poll to measure them (default on; off: "
-                            "only outputs downloaded through the proxy are measured)")
-    proxy.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                       help="how long an upstream answer may take (default 600: sync mode can take minutes)")
+    proxy.add_argument(
+        "--placeholders",
+        action="store_true",
+        help="with --record: store a generated picture of the same size and format instead of each output",
+    )
+    proxy.add_argument(
+        "--fetch-outputs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --record: download outputs at the terminal poll to measure them (default on; off: "
+        "only outputs downloaded through the proxy are measured)",
+    )
+    proxy.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long an upstream answer may take (default 600: sync mode can take minutes)",
+    )
     proxy.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     proxy.set_defaults(handler=cmd_proxy)
 
 
 def _add_drift_report_parser(drift: Any) -> None:
     report = drift.add_parser(
-        "report", help="combine drift docs/live, proxy and conformance reports (exit 1 if breaking)",
+        "report",
+        help="combine drift docs/live, proxy and conformance reports (exit 1 if breaking)",
         description="Read JSON reports of drift docs, drift live, the proxy (--report) and conformance (--report); "
-                    "print every finding classified by source and breaking/non-breaking. Exit 1 on any breaking "
-                    "finding, 0 otherwise, 2 when an input cannot be read.")
+        "print every finding classified by source and breaking/non-breaking. Exit 1 on any breaking "
+        "finding, 0 otherwise, 2 when an input cannot be read.",
+    )
     report.add_argument("files", nargs="+", metavar="FILE")
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.set_defaults(handler=cmd_drift_report)
@@ -217,15 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the fake WaveSpeed API server",
-                           description="Run the fake WaveSpeed API. Every option also reads an environment variable.")
+    serve = sub.add_parser(
+        "serve",
+        help="run the fake WaveSpeed API server",
+        description="Run the fake WaveSpeed API. Every option also reads an environment variable.",
+    )
     settings_mod.add_arguments(serve)
     serve.set_defaults(handler=cmd_serve)
 
     schemas = sub.add_parser("schemas", help="generate or check the JSON Schemas").add_subparsers(
-        dest="action", required=True)
-    for name, handler, text in (("build", cmd_schemas_build, "regenerate schemas from the source tables"),
-                                ("check", cmd_schemas_check, "exit 1 when committed schemas are stale")):
+        dest="action", required=True
+    )
+    for name, handler, text in (
+        ("build", cmd_schemas_build, "regenerate schemas from the source tables"),
+        ("check", cmd_schemas_check, "exit 1 when committed schemas are stale"),
+    ):
         action = schemas.add_parser(name, help=text)
         action.add_argument("--out", help="schemas directory (default: the installed one)")
         action.add_argument("--sources", help="source tables directory (default: OUT/sources)")
@@ -235,14 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--write", metavar="FILE", help="write the table here instead of printing it")
     parse.set_defaults(handler=cmd_schemas_parse)
     add = schemas.add_parser(
-        "add", help="add a saved doc page or a model catalog JSON to a schemas folder for serve --schemas",
+        "add",
+        help="add a saved doc page or a model catalog JSON to a schemas folder for serve --schemas",
         description="Write the source table(s) of SOURCE into DIR/sources and generate DIR's schemas, so that "
-                    "`wavespeed-mock serve --schemas DIR` serves them on top of the shipped endpoints.")
-    add.add_argument("source", metavar="SOURCE",
-                     help="a saved WaveSpeed doc page, a GET /api/v3/models JSON (envelope or list), or a source table")
+        "`wavespeed-mock serve --schemas DIR` serves them on top of the shipped endpoints.",
+    )
+    add.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a saved WaveSpeed doc page, a GET /api/v3/models JSON (envelope or list), or a source table",
+    )
     add.add_argument("--into", metavar="DIR", help="the schemas folder (default: $WAVESPEED_MOCK_SCHEMAS)")
-    add.add_argument("--models", metavar="GLOB", action="append",
-                     help="from a catalog, only the models matching this glob (repeatable; default: all)")
+    add.add_argument(
+        "--models",
+        metavar="GLOB",
+        action="append",
+        help="from a catalog, only the models matching this glob (repeatable; default: all)",
+    )
     add.set_defaults(handler=cmd_schemas_add)
 
     drift = sub.add_parser("drift", help="report drift").add_subparsers(dest="action", required=True)
@@ -252,20 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--format", choices=("text", "json"), default="text")
     docs.set_defaults(handler=cmd_drift_docs)
     live = drift.add_parser(
-        "live", help="the fake's schemas against the live GET /api/v3/models catalog (exit 1 if breaking)",
+        "live",
+        help="the fake's schemas against the live GET /api/v3/models catalog (exit 1 if breaking)",
         description="Diff the request schemas the fake serves against the live model catalog (or a saved one), "
-                    "with the classification of `drift docs`. Exit 1 on breaking drift, 2 on usage or fetch errors.")
-    live.add_argument("--target", metavar="URL",
-                      help="API to read GET /api/v3/models from, with $WAVESPEED_API_KEY (default "
-                           "https://api.wavespeed.ai)")
+        "with the classification of `drift docs`. Exit 1 on breaking drift, 2 on usage or fetch errors.",
+    )
+    live.add_argument(
+        "--target",
+        metavar="URL",
+        help="API to read GET /api/v3/models from, with $WAVESPEED_API_KEY (default https://api.wavespeed.ai)",
+    )
     live.add_argument("--catalog", metavar="FILE", help="a saved catalog JSON instead of a live API")
-    live.add_argument("--models", metavar="GLOB", action="append",
-                      help="compare the models of either side matching this glob (repeatable; default: every "
-                           "model the fake serves)")
+    live.add_argument(
+        "--models",
+        metavar="GLOB",
+        action="append",
+        help="compare the models of either side matching this glob (repeatable; default: every model the fake serves)",
+    )
     live.add_argument("--schemas", metavar="DIR", help="also the fake's extra schemas folder (as serve --schemas)")
     live.add_argument("--format", choices=("text", "json"), default="text")
     live.set_defaults(handler=cmd_drift_live)
-
 
     _add_drift_report_parser(drift)
     _add_proxy_parser(sub)

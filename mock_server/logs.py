@@ -59,7 +59,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            "time": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -88,8 +89,11 @@ def logging_config(fmt: str = "text", level: str = "info") -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG  # only the server needs it; the model layer imports this module
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"][ROOT] = {"()": "uvicorn.logging.DefaultFormatter", "use_colors": None,
-                                  "fmt": "%(levelprefix)s %(name)s %(message)s"}
+    config["formatters"][ROOT] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "use_colors": None,
+        "fmt": "%(levelprefix)s %(name)s %(message)s",
+    }
     if fmt == "json":
         config["formatters"] = {name: {"()": f"{__name__}.JsonFormatter"} for name in config["formatters"]}
     config["handlers"][ROOT] = {"class": "logging.StreamHandler", "formatter": ROOT, "stream": "ext://sys.stderr"}

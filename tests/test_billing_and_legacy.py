@@ -57,7 +57,10 @@ def test_billing_records_list_each_charge_newest_first(spent: Live) -> None:
     assert prices == [(T2I, 0.04), (FLUX_DEV, 0.01), (T2I, 0.08)]
     first = data["items"][-1]
     assert (first["billing_type"], first["prediction"]["status"], first["consumption"]) == (
-        "deduct", "completed", {"outputs": 2, "unit_price": 0.04, "unit": "image"})
+        "deduct",
+        "completed",
+        {"outputs": 2, "unit_price": 0.04, "unit": "image"},
+    )
     assert spent.key not in str(data)  # the key is named by a stable hash only
     balance = spent.http.get("/api/v3/balance").json()["data"]["balance"]
     assert balance == pytest.approx(10.0 - sum(item["price"] for item in data["items"]))
@@ -83,29 +86,37 @@ def test_usage_stats_add_up_costs_per_model_and_per_day(spent: Live) -> None:
     assert data["summary"] == {"total_cost": pytest.approx(0.13), "total_requests": 4, "success_requests": 3}
     by_model = {row["model_uuid"]: row for row in data["per_model_usage"]}
     assert (by_model[T2I]["total_cost"], by_model[T2I]["total_count"], by_model[T2I]["unit_price"]) == (
-        pytest.approx(0.12), 2, 0.04)
+        pytest.approx(0.12),
+        2,
+        0.04,
+    )
     assert (by_model[T2I]["model_type"], by_model[FLUX_DEV]["model_type"]) == ("text-to-image", "image")
     assert [(day["amount"], day["count"]) for day in data["daily_usage"]] == [(0.08, 1), (0.05, 2)]
-    assert usage(spent, model_uuid=FLUX_DEV)["summary"] == {"total_cost": 0.01, "total_requests": 1,
-                                                             "success_requests": 1}
+    assert usage(spent, model_uuid=FLUX_DEV)["summary"] == {
+        "total_cost": 0.01,
+        "total_requests": 1,
+        "success_requests": 1,
+    }
 
 
 def test_usage_stats_default_to_the_last_seven_days_and_keep_charges_of_deleted_predictions(spent: Live) -> None:
     for item in billings(spent)["items"]:
         spent.http.delete(f"/api/v3/predictions/{item['prediction']['uuid']}")
 
-    assert usage(spent)["summary"] == {"total_cost": pytest.approx(0.13), "total_requests": 1,
-                                       "success_requests": 0}
+    assert usage(spent)["summary"] == {"total_cost": pytest.approx(0.13), "total_requests": 1, "success_requests": 0}
     spent.backend.clock.advance(8 * 24 * 3600)
     assert usage(spent)["summary"]["total_cost"] == 0
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/api/v3/billings/search", {"page_size": 500}),
-    ("/api/v3/billings/search", {"billing_type": "charge"}),
-    ("/api/v3/user/usage_stats", {"start_time": "last week"}),
-    ("/api/v3/user/usage_stats", {"model_uuid": 3}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v3/billings/search", {"page_size": 500}),
+        ("/api/v3/billings/search", {"billing_type": "charge"}),
+        ("/api/v3/user/usage_stats", {"start_time": "last week"}),
+        ("/api/v3/user/usage_stats", {"model_uuid": 3}),
+    ],
+)
 def test_billing_and_usage_bodies_are_checked_by_their_schema(live: Live, path: str, body: dict[str, Any]) -> None:
     response = live.http.post(path, json=body)
 

@@ -18,8 +18,14 @@ def run_cli(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = No
     """``python -m mock_server ARGV`` with no WAVESPEED_MOCK_* variables but ``env``; bounded, so a server that
     started by mistake is killed rather than left running."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
-    return subprocess.run([sys.executable, "-m", "mock_server", *argv], env={**environ, **(env or {})}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mock_server", *argv],
+        env={**environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str], *parts: str, prefix: str = "wavespeed-mock: ") -> str:
@@ -36,14 +42,17 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *parts: str, p
 # --- serve: scenario files, flags, environment variables ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (None, "No such file or directory"),
-    ("{not json", "Expecting property name enclosed in double quotes"),
-    ("[]", "[] is not of type object"),
-    ('{"outcomez": []}', "outcomez: unknown field"),
-    ('{"outcomes": [{"outcome": {"code": 42}}]}', "error-code table"),
-    ('{"behaviour": [{"modle": "*"}]}', "behaviour[0].modle: unknown field"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "No such file or directory"),
+        ("{not json", "Expecting property name enclosed in double quotes"),
+        ("[]", "[] is not of type object"),
+        ('{"outcomez": []}', "outcomez: unknown field"),
+        ('{"outcomes": [{"outcome": {"code": 42}}]}', "error-code table"),
+        ('{"behaviour": [{"modle": "*"}]}', "behaviour[0].modle: unknown field"),
+    ],
+)
 def test_a_bad_scenario_file_is_one_line_and_exit_2(tmp_path: Path, content: str | None, reason: str) -> None:
     scenario = tmp_path / "scenario.json"
     if content is not None:
@@ -57,25 +66,31 @@ def test_a_bad_scenario_file_is_one_line_and_exit_2(tmp_path: Path, content: str
         assert_one_line_error(done, f"scenario file {scenario}: ", reason)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["serve", "--port", "abc"], "argument --port: invalid int value: 'abc' (see wavespeed-mock serve --help)"),
-    (["serve", "--progression", "nope"], "argument --progression: invalid choice: 'nope'"),
-    (["serve", "--latency-scale", "-1"], "invalid settings: latency_scale and sync_timeout must not be negative"),
-    (["serve", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["schemas"], "the following arguments are required: action (see wavespeed-mock schemas --help)"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--port", "abc"], "argument --port: invalid int value: 'abc' (see wavespeed-mock serve --help)"),
+        (["serve", "--progression", "nope"], "argument --progression: invalid choice: 'nope'"),
+        (["serve", "--latency-scale", "-1"], "invalid settings: latency_scale and sync_timeout must not be negative"),
+        (["serve", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["schemas"], "the following arguments are required: action (see wavespeed-mock schemas --help)"),
+    ],
+)
 def test_a_bad_flag_is_one_line_and_exit_2(argv: list[str], message: str) -> None:
     assert_one_line_error(run_cli(*argv), message)
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("PORT", "abc", "WAVESPEED_MOCK_PORT='abc' is not a valid int"),
-    ("FROZEN_CLOCK", "maybe", "WAVESPEED_MOCK_FROZEN_CLOCK='maybe' is not a valid bool"),
-    ("PROGRESSION", "nope", "invalid settings: progression must be one of time, polls, manual, not 'nope'"),
-    ("LOG_LEVEL", "loud", "invalid settings: log_level must be one of critical, error, warning, info, debug"),
-    ("LOG_FORMAT", "xml", "invalid settings: log_format must be one of text, json, not 'xml'"),
-    ("WORKERS", "2", "--workers 2 needs a shared store"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "abc", "WAVESPEED_MOCK_PORT='abc' is not a valid int"),
+        ("FROZEN_CLOCK", "maybe", "WAVESPEED_MOCK_FROZEN_CLOCK='maybe' is not a valid bool"),
+        ("PROGRESSION", "nope", "invalid settings: progression must be one of time, polls, manual, not 'nope'"),
+        ("LOG_LEVEL", "loud", "invalid settings: log_level must be one of critical, error, warning, info, debug"),
+        ("LOG_FORMAT", "xml", "invalid settings: log_format must be one of text, json, not 'xml'"),
+        ("WORKERS", "2", "--workers 2 needs a shared store"),
+    ],
+)
 def test_a_bad_environment_variable_is_one_line_and_exit_2(name: str, value: str, message: str) -> None:
     assert_one_line_error(run_cli("serve", "--port", "0", env={PREFIX + name: value}), message)
 
@@ -84,15 +99,20 @@ def test_a_bad_environment_variable_is_one_line_and_exit_2(name: str, value: str
 
 
 def test_schemas_parse_of_a_missing_page_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    assert_one_line_error(run_cli("schemas", "parse", "missing-page.txt", cwd=tmp_path),
-                          "No such file or directory", "missing-page.txt")
+    assert_one_line_error(
+        run_cli("schemas", "parse", "missing-page.txt", cwd=tmp_path), "No such file or directory", "missing-page.txt"
+    )
 
 
 def test_drift_docs_of_a_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "new.json").write_text("{}", encoding="utf-8")
 
-    assert_one_line_error(run_cli("drift", "docs", "old.txt", "new.json", cwd=tmp_path),
-                          "cannot read old.txt: ", "No such file or directory", prefix="drift docs: ")
+    assert_one_line_error(
+        run_cli("drift", "docs", "old.txt", "new.json", cwd=tmp_path),
+        "cannot read old.txt: ",
+        "No such file or directory",
+        prefix="drift docs: ",
+    )
 
 
 # --- serve --help ------------------------------------------------------------------------------------------

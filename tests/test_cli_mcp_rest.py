@@ -77,9 +77,17 @@ def test_run_history_show_and_delete_as_the_cli_does_them(live: Live) -> None:
     assert isinstance(item["outputs"][0], str) and item["error"] == ""
 
     now = dt.datetime.now(dt.timezone.utc)
-    history = api_post(live, "/api/v3/predictions", {  # fetchHistory: the last 24 h by default
-        "page": 1, "page_size": 20, "created_after": iso(now - dt.timedelta(days=1)),
-        "created_before": iso(now + dt.timedelta(seconds=5)), "include_inputs": True})
+    history = api_post(
+        live,
+        "/api/v3/predictions",
+        {  # fetchHistory: the last 24 h by default
+            "page": 1,
+            "page_size": 20,
+            "created_after": iso(now - dt.timedelta(days=1)),
+            "created_before": iso(now + dt.timedelta(seconds=5)),
+            "include_inputs": True,
+        },
+    )
     assert history["page"] == 1
     [listed] = history["items"]
     assert (listed["id"], listed["model"], listed["status"]) == (prediction_id, T2I, "completed")
@@ -98,8 +106,11 @@ def test_billings_and_usage_as_the_cli_reads_them(live: Live) -> None:
     now = dt.datetime.now(dt.timezone.utc)
 
     billings = api_post(live, "/api/v3/billings/search", {"page": 1, "page_size": 20})
-    stats = api_post(live, "/api/v3/user/usage_stats", {"start_time": iso(now - dt.timedelta(days=7)),
-                                                         "end_time": iso(now + dt.timedelta(seconds=5))})
+    stats = api_post(
+        live,
+        "/api/v3/user/usage_stats",
+        {"start_time": iso(now - dt.timedelta(days=7)), "end_time": iso(now + dt.timedelta(seconds=5))},
+    )
 
     [record] = billings["items"]
     assert (billings["page"], billings["has_more"], record["billing_type"]) == (1, False, "deduct")
@@ -111,8 +122,9 @@ def test_billings_and_usage_as_the_cli_reads_them(live: Live) -> None:
 def test_an_error_names_what_went_wrong_as_http_error_shows_it(start_server: Callable[..., Live]) -> None:
     live = start_server(unknown_models="reject")
 
-    response = live.http.post("/api/v3/wavespeed-ai/flux-kontext-pro/text2image", json={"prompt": "x"},
-                              headers=ATTRIBUTION)
+    response = live.http.post(
+        "/api/v3/wavespeed-ai/flux-kontext-pro/text2image", json={"prompt": "x"}, headers=ATTRIBUTION
+    )
 
     body = response.json()
     assert response.status_code == 404

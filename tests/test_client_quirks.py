@@ -41,8 +41,9 @@ def shapes(live: Live) -> Iterator[dict[str, Shape]]:
         "failed": call(failed),
         "sync": call(live.submit(T2I, {"prompt": "x", "enable_sync_mode": True})),
         "sync-timeout": call(sync_timeout),
-        "base64": call(live.submit(DEV, {"prompt": "x", "size": "256*256", "enable_base64_output": True,
-                                         "enable_sync_mode": True})),
+        "base64": call(
+            live.submit(DEV, {"prompt": "x", "size": "256*256", "enable_base64_output": True, "enable_sync_mode": True})
+        ),
     }
     fake.reset()
 
@@ -103,7 +104,14 @@ def envelope_clients(status: int, body: dict[str, Any]) -> None:
 
 
 CLIENTS: list[Callable[[int, dict[str, Any]], None]] = [
-    go_client, java_client, legacy_python_client, ai_sdk_provider, python_sdk, mcp_python, envelope_clients]
+    go_client,
+    java_client,
+    legacy_python_client,
+    ai_sdk_provider,
+    python_sdk,
+    mcp_python,
+    envelope_clients,
+]
 
 
 @pytest.mark.parametrize("client", CLIENTS, ids=lambda c: c.__name__)

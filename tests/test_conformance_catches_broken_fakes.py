@@ -143,8 +143,11 @@ class LenientNumImages(Catalog):
     """Accepts an integer num_images outside the documented range (wrong types are still refused)."""
 
     def validate(self, model: str, body: Any, *, strict: bool = False) -> list[Violation]:
-        return [v for v in super().validate(model, body, strict=strict)
-                if not (v.path == "num_images" and ("maximum" in v.message or "minimum" in v.message))]
+        return [
+            v
+            for v in super().validate(model, body, strict=strict)
+            if not (v.path == "num_images" and ("maximum" in v.message or "minimum" in v.message))
+        ]
 
 
 # --- running the suite ----------------------------------------------------------------------------------------
@@ -161,8 +164,14 @@ class Run:
 
 
 def settings(**overrides: Any) -> Settings:
-    wanted: dict[str, Any] = {"progression": "polls", "api_keys": (KEY,), "latency_scale": 0.0,
-                              "log_level": "critical", "starting_balance": 1e9, **overrides}
+    wanted: dict[str, Any] = {
+        "progression": "polls",
+        "api_keys": (KEY,),
+        "latency_scale": 0.0,
+        "log_level": "critical",
+        "starting_balance": 1e9,
+        **overrides,
+    }
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in wanted.items() if k in known}).validated()
 
@@ -186,8 +195,16 @@ def run_suite(tmp_path: Path, *args: str, key: str | None = KEY) -> Run:
     env = {k: v for k, v in os.environ.items() if k != "WAVESPEED_API_KEY"}
     if key is not None:
         env["WAVESPEED_API_KEY"] = key
-    command = [sys.executable, "-m", "mock_server.cli", "conformance", "--report", str(report),
-               "--hypothesis-seed=0", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "mock_server.cli",
+        "conformance",
+        "--report",
+        str(report),
+        "--hypothesis-seed=0",
+        *args,
+    ]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     document = json.loads(report.read_text()) if report.exists() else {}
     return Run(done.returncode, done.stdout + done.stderr, document)
@@ -202,8 +219,10 @@ def assert_reported(run: Run, **match: str) -> dict[str, Any]:
     assert run.code == 1, run.output[-3000:]
     assert found, f"no violation matching {match}; report: {json.dumps(run.report.get('violations'), indent=1)}"
     entry = found[0]
-    line = (f"{entry['endpoint']}: {entry['where']} {entry['path']}: expected {entry['expected']}; "
-            f"observed {entry['observed']}")
+    line = (
+        f"{entry['endpoint']}: {entry['where']} {entry['path']}: expected {entry['expected']}; "
+        f"observed {entry['observed']}"
+    )
     assert line in run.output, f"{line!r} not in the text report"
     return entry
 
@@ -214,19 +233,24 @@ def assert_reported(run: Run, **match: str) -> dict[str, Any]:
 def test_missing_data_urls_is_reported_with_the_schema_requirement(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     running = serve(RewriteResponses(create_app(settings()), json_rewrite(drop_urls)))
 
-    run = run_suite(tmp_path, *url_target(running, "--max-examples", "3",
-                                          "-k", f"valid_request_is_accepted and {T2I_ID}"))
+    run = run_suite(
+        tmp_path, *url_target(running, "--max-examples", "3", "-k", f"valid_request_is_accepted and {T2I_ID}")
+    )
 
     entry = assert_reported(run, endpoint=T2I, path="data.urls")
     assert (entry["where"], entry["expected"], entry["observed"]) == (
-        "submit response", "required property present", "missing")
+        "submit response",
+        "required property present",
+        "missing",
+    )
 
 
 def test_accepting_an_out_of_range_num_images_is_reported(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     running = serve(create_app(settings(), catalog=LenientNumImages()))
 
-    run = run_suite(tmp_path, *url_target(running, "--max-examples", "150",
-                                          "-k", f"invalid_request_is_rejected and {T2I_ID}"))
+    run = run_suite(
+        tmp_path, *url_target(running, "--max-examples", "150", "-k", f"invalid_request_is_rejected and {T2I_ID}")
+    )
 
     entry = assert_reported(run, endpoint=T2I, path="num_images", observed="HTTP 200 accepted")
     assert entry["expected"].startswith("a 4xx rejection (num_images m")  # "...maximum is 4, sent 9" or minimum
@@ -257,8 +281,9 @@ def test_a_terminal_status_that_changes_later_is_reported(serve, tmp_path: Path)
 def test_a_bad_request_answered_with_500_is_reported(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     running = serve(RewriteResponses(create_app(settings()), json_rewrite(bad_request_as_500)))
 
-    run = run_suite(tmp_path, *url_target(running, "--max-examples", "3",
-                                          "-k", f"invalid_request_is_rejected and {T2I_ID}"))
+    run = run_suite(
+        tmp_path, *url_target(running, "--max-examples", "3", "-k", f"invalid_request_is_rejected and {T2I_ID}")
+    )
 
     found = run.violations(endpoint=T2I, where="submit")
     assert run.code == 1 and found, run.output[-3000:]
@@ -276,8 +301,19 @@ def test_url_target_spends_at_most_the_budget(serve, tmp_path: Path) -> None:  #
     app = create_app(settings())
     running = serve(app)
 
-    run = run_suite(tmp_path, "--target", running.base_url, "--poll-interval", "0", "--budget", "2",
-                    "--max-examples", "3", "-k", f"valid_request_is_accepted or lifecycle or {T2I_ID}")
+    run = run_suite(
+        tmp_path,
+        "--target",
+        running.base_url,
+        "--poll-interval",
+        "0",
+        "--budget",
+        "2",
+        "--max-examples",
+        "3",
+        "-k",
+        f"valid_request_is_accepted or lifecycle or {T2I_ID}",
+    )
 
     accepted = len(app.state.mock.backend.predictions())
     assert run.code == 0, run.output[-3000:]
@@ -293,8 +329,17 @@ def test_dry_run_sends_nothing_and_prints_the_requests_and_their_cost(serve, tmp
     counter = CountRequests(create_app(settings()))
     running = serve(counter)
 
-    run = run_suite(tmp_path, "--target", running.base_url, "--dry-run", "--max-examples", "2",
-                    "-k", "flux-kontext-dev-ultra-fast and (valid_request or invalid_request)", key=None)
+    run = run_suite(
+        tmp_path,
+        "--target",
+        running.base_url,
+        "--dry-run",
+        "--max-examples",
+        "2",
+        "-k",
+        "flux-kontext-dev-ultra-fast and (valid_request or invalid_request)",
+        key=None,
+    )
 
     assert counter.count == 0
     assert run.code == 0, run.output[-3000:]
@@ -316,8 +361,9 @@ def test_selecting_nothing_is_not_a_success(tmp_path: Path) -> None:
     assert "not a pass" in run.output
 
 
-def test_a_url_target_without_a_key_is_refused_before_anything_runs(capsys: pytest.CaptureFixture[str],
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_url_target_without_a_key_is_refused_before_anything_runs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("WAVESPEED_API_KEY", raising=False)
 
     code = conformance_main(["--target", "http://127.0.0.1:9"])
@@ -332,7 +378,16 @@ def test_help_documents_the_options(capsys: pytest.CaptureFixture[str]) -> None:
 
     text = capsys.readouterr().out
     assert exited.value.code == 0
-    for option in ("--target", "--budget", "--dry-run", "--report", "--junitxml", "--profile", "--max-examples", "-k",
-                   "WAVESPEED_API_KEY", "exit status"):
+    for option in (
+        "--target",
+        "--budget",
+        "--dry-run",
+        "--report",
+        "--junitxml",
+        "--profile",
+        "--max-examples",
+        "-k",
+        "WAVESPEED_API_KEY",
+        "exit status",
+    ):
         assert option in text
-

@@ -18,15 +18,32 @@ def test_every_property_holds_against_the_fake(tmp_path: Path) -> None:
     junit_path = tmp_path / "junit.xml"
 
     done = subprocess.run(
-        [sys.executable, "-m", "mock_server.cli", "conformance", "--max-examples", MAX_EXAMPLES,
-         "--report", str(report_path), "--junitxml", str(junit_path), "--hypothesis-seed=0"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        [
+            sys.executable,
+            "-m",
+            "mock_server.cli",
+            "conformance",
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--report",
+            str(report_path),
+            "--junitxml",
+            str(junit_path),
+            "--hypothesis-seed=0",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
     )
 
     output = done.stdout + done.stderr
     report = json.loads(report_path.read_text())
-    violations = "\n".join(f"[{v['property']}] {v['endpoint']}: {v['where']} {v['path']}: expected {v['expected']}; "
-                           f"observed {v['observed']}\n    request: {v['request']}" for v in report["violations"])
+    violations = "\n".join(
+        f"[{v['property']}] {v['endpoint']}: {v['where']} {v['path']}: expected {v['expected']}; "
+        f"observed {v['observed']}\n    request: {v['request']}"
+        for v in report["violations"]
+    )
     assert report["violations"] == [], f"{violations}\n\nnotes: {report['notes']}"
     assert done.returncode == 0, output[-4000:]
     assert report["ok"] is True and report["target"] == "fake"
@@ -36,14 +53,28 @@ def test_every_property_holds_against_the_fake(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("option", "profile"), [((), "fake"), (("--profile", "thorough"), "thorough")])
-def test_the_profile_is_the_fast_one_by_default_and_thorough_on_request(tmp_path: Path, option: tuple[str, ...],
-                                                                       profile: str) -> None:
+def test_the_profile_is_the_fast_one_by_default_and_thorough_on_request(
+    tmp_path: Path, option: tuple[str, ...], profile: str
+) -> None:
     report_path = tmp_path / "drift.json"
 
     done = subprocess.run(
-        [sys.executable, "-m", "mock_server.cli", "conformance", *option, "-k", "unknown_key_is_refused",
-         "--report", str(report_path), "--hypothesis-seed=0"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        [
+            sys.executable,
+            "-m",
+            "mock_server.cli",
+            "conformance",
+            *option,
+            "-k",
+            "unknown_key_is_refused",
+            "--report",
+            str(report_path),
+            "--hypothesis-seed=0",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
     )
 
     report = json.loads(report_path.read_text())

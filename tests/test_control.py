@@ -197,11 +197,15 @@ def test_control_http_errors_use_the_envelope(live: Live) -> None:
 
 def test_serve_reads_a_declarative_scenario_file(tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({
-        "seed": 7,
-        "behaviour": [{"model": "*", "progression": "manual"}],
-        "outcomes": [{"outcome": {"status": "failed", "code": 1402}, "model": EDIT, "times": None}],
-    }))
+    scenario.write_text(
+        json.dumps(
+            {
+                "seed": 7,
+                "behaviour": [{"model": "*", "progression": "manual"}],
+                "outcomes": [{"outcome": {"status": "failed", "code": 1402}, "model": EDIT, "times": None}],
+            }
+        )
+    )
 
     app = create_app(Settings(scenario=str(scenario)))
 

@@ -111,21 +111,33 @@ def test_the_schemas_agree_with_the_constants_the_code_uses() -> None:
     assert tuple(SCHEMAS.schemas["behaviour"]["properties"]["progression"]["anyOf"][0]["enum"]) == PROGRESSIONS
     assert tuple(fault["properties"]["action"]["anyOf"][0]["enum"]) == ACTIONS
     assert tuple(fault["properties"]) == KEYS
-    assert {f["properties"]["distribution"]["const"]: tuple(f["required"][1:])
-            for f in latency_forms if "properties" in f} == DISTRIBUTION_KEYS
+    assert {
+        f["properties"]["distribution"]["const"]: tuple(f["required"][1:]) for f in latency_forms if "properties" in f
+    } == DISTRIBUTION_KEYS
 
 
 def test_the_limits_are_the_documented_ones() -> None:
     too_much = [
-        ("advance_clock", {"seconds": 315_576_001}), ("behave", {"latency": 3601}),
+        ("advance_clock", {"seconds": 315_576_001}),
+        ("behave", {"latency": 3601}),
         ("behave", {"poll_every": 10**6 + 1}),
-        ("enqueue", {"times": 10**6 + 1}), ("add_fault", {"status": 600}), ("add_fault", {"status": 399}),
-        ("add_fault", {"status": 500, "probability": 1.01}), ("add_fault", {"latency": -1}),
-        ("seed", {"seed": 2**63}), ("seed", {"seed": -(2**63) - 1}), ("configure_webhooks", {"delay": 3601}),
+        ("enqueue", {"times": 10**6 + 1}),
+        ("add_fault", {"status": 600}),
+        ("add_fault", {"status": 399}),
+        ("add_fault", {"status": 500, "probability": 1.01}),
+        ("add_fault", {"latency": -1}),
+        ("seed", {"seed": 2**63}),
+        ("seed", {"seed": -(2**63) - 1}),
+        ("configure_webhooks", {"delay": 3601}),
         ("enqueue", {"latency": 3600.5}),
     ]
-    enough = [("advance_clock", {"seconds": 315_576_000}), ("seed", {"seed": 2**63 - 1}), ("seed", {"seed": None}),
-              ("add_fault", {"status": 599, "probability": 0}), ("behave", {"latency": [0, 3600]})]
+    enough = [
+        ("advance_clock", {"seconds": 315_576_000}),
+        ("seed", {"seed": 2**63 - 1}),
+        ("seed", {"seed": None}),
+        ("add_fault", {"status": 599, "probability": 0}),
+        ("behave", {"latency": [0, 3600]}),
+    ]
 
     for name, body in too_much:
         assert validate_control(name, body), (name, body)
@@ -191,36 +203,46 @@ def test_both_forms_in_a_scenario_file(tmp_path: Path, body: dict[str, Any]) -> 
 
 
 def test_an_invalid_body_is_one_400_listing_every_violation(live: Live) -> None:
-    response = httpx.post(f"{live.base_url}/_mock/scenario", json={
-        "outcomes": [{"outcome": {"status": "failed", "code": 1402}, "tenant": live.key}],  # valid
-        "faults": [{"status": 200}, {"action": "reset", "status": 500}],
-        "behaviour": [{"latency": 4000, "tenant": live.key}],
-        "colour": "red",
-    })
+    response = httpx.post(
+        f"{live.base_url}/_mock/scenario",
+        json={
+            "outcomes": [{"outcome": {"status": "failed", "code": 1402}, "tenant": live.key}],  # valid
+            "faults": [{"status": 200}, {"action": "reset", "status": 500}],
+            "behaviour": [{"latency": 4000, "tenant": live.key}],
+            "colour": "red",
+        },
+    )
 
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == 400
-    assert [e["path"] for e in body["errors"]] == ["behaviour[0].latency", "colour", "faults[0].status",
-                                                   "faults[1].status"]
+    assert [e["path"] for e in body["errors"]] == [
+        "behaviour[0].latency",
+        "colour",
+        "faults[0].status",
+        "faults[1].status",
+    ]
     assert all(e["path"] in body["message"] for e in body["errors"])
     assert httpx.get(f"{live.base_url}/_mock/outcomes", params={"tenant": live.key}).json()["data"] == []
 
 
-@pytest.mark.parametrize(("path", "body", "where"), [
-    ("/_mock/reset", {"tenant": 5}, "tenant"),
-    ("/_mock/seed", {"seed": 1.5}, "seed"),
-    ("/_mock/seed", {}, "seed"),
-    ("/_mock/outcomes", {"outcome": {"code": 42}}, "outcome.code"),
-    ("/_mock/behaviour", {"progression": "warp"}, "progression"),
-    ("/_mock/predictions/abc/advance", {"steps": 0}, "steps"),
-    ("/_mock/predictions/abc/advance", {"prediction_id": "other"}, "prediction_id"),
-    ("/_mock/clock/advance", {"seconds": -1}, "seconds"),
-    ("/_mock/faults", {"status": 503, "method": "GET\n"}, "method"),
-    ("/_mock/faults", {"status": 503, "latency": {"distribution": "normal", "mean": 1}}, "latency"),
-    ("/_mock/webhooks", {"duplicate": "yes"}, "duplicate"),
-    ("/_mock/scenario", {"webhooks": {"delay": -1}}, "webhooks.delay"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/_mock/reset", {"tenant": 5}, "tenant"),
+        ("/_mock/seed", {"seed": 1.5}, "seed"),
+        ("/_mock/seed", {}, "seed"),
+        ("/_mock/outcomes", {"outcome": {"code": 42}}, "outcome.code"),
+        ("/_mock/behaviour", {"progression": "warp"}, "progression"),
+        ("/_mock/predictions/abc/advance", {"steps": 0}, "steps"),
+        ("/_mock/predictions/abc/advance", {"prediction_id": "other"}, "prediction_id"),
+        ("/_mock/clock/advance", {"seconds": -1}, "seconds"),
+        ("/_mock/faults", {"status": 503, "method": "GET\n"}, "method"),
+        ("/_mock/faults", {"status": 503, "latency": {"distribution": "normal", "mean": 1}}, "latency"),
+        ("/_mock/webhooks", {"duplicate": "yes"}, "duplicate"),
+        ("/_mock/scenario", {"webhooks": {"delay": -1}}, "webhooks.delay"),
+    ],
+)
 def test_each_control_body_is_checked_by_its_schema(live: Live, path: str, body: dict[str, Any], where: str) -> None:
     response = httpx.post(live.base_url + path, json=body)
 
@@ -256,8 +278,11 @@ def test_a_scenario_file_lists_every_violation_on_one_line(tmp_path: Path) -> No
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith(f"scenario file {scenario}: Invalid scenario: ")
-    for where in ("faults[0]: needs one of status, latency, action", "outcomes[0].code: 42 is not one of",
-                  'seed: "seven" is not of type integer'):
+    for where in (
+        "faults[0]: needs one of status, latency, action",
+        "outcomes[0].code: 42 is not one of",
+        'seed: "seven" is not of type integer',
+    ):
         assert where in message
 
 
@@ -323,9 +348,16 @@ def fake() -> Iterator[httpx.Client]:
 
 RESULT_VALIDATOR = Draft202012Validator(default_catalog().result_schema)
 MODELS = st.sampled_from(["*", T2I, DEV])
-PROPERTY = settings(max_examples=25, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.filter_too_much, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 def _still_serves(client: httpx.Client, tenant: str, polls: int = 3) -> None:
@@ -366,8 +398,9 @@ def test_any_accepted_outcome_rule_leaves_every_tenant_served(fake: httpx.Client
 
 @PROPERTY
 @given(body=from_schema(bundle("behaviour")), model=MODELS)
-def test_any_accepted_behaviour_leaves_every_tenant_served(fake: httpx.Client, body: dict[str, Any],
-                                                           model: str) -> None:
+def test_any_accepted_behaviour_leaves_every_tenant_served(
+    fake: httpx.Client, body: dict[str, Any], model: str
+) -> None:
     victim, bystander = _tenants()
     _apply(fake, "/_mock/behaviour", {**body, "model": model, "tenant": victim})
     try:
@@ -392,11 +425,15 @@ def test_any_accepted_fault_spares_the_other_tenants(fake: httpx.Client, body: d
 
 
 @PROPERTY
-@given(clock=from_schema(bundle("clock-advance")), seed=from_schema(bundle("seed")),
-       hooks=from_schema(bundle("webhooks")), steps=from_schema(bundle("advance")))
+@given(
+    clock=from_schema(bundle("clock-advance")),
+    seed=from_schema(bundle("seed")),
+    hooks=from_schema(bundle("webhooks")),
+    steps=from_schema(bundle("advance")),
+)
 def test_any_accepted_clock_seed_webhook_or_advance_leaves_every_tenant_served(
-        fake: httpx.Client, clock: dict[str, Any], seed: dict[str, Any], hooks: dict[str, Any],
-        steps: dict[str, Any]) -> None:
+    fake: httpx.Client, clock: dict[str, Any], seed: dict[str, Any], hooks: dict[str, Any], steps: dict[str, Any]
+) -> None:
     victim, bystander = _tenants()
     headers = {"Authorization": f"Bearer {victim}"}
     prediction_id = fake.post(f"/api/v3/{T2I}", json={"prompt": "x"}, headers=headers).json()["data"]["id"]

@@ -136,25 +136,36 @@ def _one(row: str) -> Param:
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("num_imagesintegerNo11 ~ 4The number of images.", Param("num_images", "integer", default=1, minimum=1,
-                                                                 maximum=4, row=1)),
-        ("guidance_scalenumberNo2.51.0 ~ 20.0How closely.", Param("guidance_scale", "number", default=2.5,
-                                                                 minimum=1.0, maximum=20.0, row=1)),
+        (
+            "num_imagesintegerNo11 ~ 4The number of images.",
+            Param("num_images", "integer", default=1, minimum=1, maximum=4, row=1),
+        ),
+        (
+            "guidance_scalenumberNo2.51.0 ~ 20.0How closely.",
+            Param("guidance_scale", "number", default=2.5, minimum=1.0, maximum=20.0, row=1),
+        ),
         ("stepsintegerNo281 ~ 50The steps.", Param("steps", "integer", default=28, minimum=1, maximum=50, row=1)),
         ("seedintegerNo-1-1 ~ 99 The seed.", Param("seed", "integer", default=-1, minimum=-1, maximum=99, row=1)),
-        ("sizestringNo1024*1024512 ~ 1536 per dimensionThe size.", Param("size", "string", default="1024*1024",
-                                                                         minimum=512, maximum=1536,
-                                                                         per_dimension=True, row=1)),
-        ("promptstringYesChange the car to red.-The prompt.", Param("prompt", "string", required=True,
-                                                                   default="Change the car to red.", row=1)),
-        ("imagestringNohttps://example.com/a-b.jpg-The image.", Param("image", "string",
-                                                                     default="https://example.com/a-b.jpg", row=1)),
-        ("imagesarrayNohttps://e.com/1.pnghttps://e.com/2.png-Images.", Param("images", "array",
-                                                                             default=["https://e.com/1.png",
-                                                                                      "https://e.com/2.png"],
-                                                                             item_type="string", row=1)),
-        ("output_formatstringNopngjpeg, png, webpThe format.", Param("output_format", "string", default="png",
-                                                                    enum=("jpeg", "png", "webp"), row=1)),
+        (
+            "sizestringNo1024*1024512 ~ 1536 per dimensionThe size.",
+            Param("size", "string", default="1024*1024", minimum=512, maximum=1536, per_dimension=True, row=1),
+        ),
+        (
+            "promptstringYesChange the car to red.-The prompt.",
+            Param("prompt", "string", required=True, default="Change the car to red.", row=1),
+        ),
+        (
+            "imagestringNohttps://example.com/a-b.jpg-The image.",
+            Param("image", "string", default="https://example.com/a-b.jpg", row=1),
+        ),
+        (
+            "imagesarrayNohttps://e.com/1.pnghttps://e.com/2.png-Images.",
+            Param("images", "array", default=["https://e.com/1.png", "https://e.com/2.png"], item_type="string", row=1),
+        ),
+        (
+            "output_formatstringNopngjpeg, png, webpThe format.",
+            Param("output_format", "string", default="png", enum=("jpeg", "png", "webp"), row=1),
+        ),
         ("aspect_ratioNo-21:9, 1:1The ratio.", Param("aspect_ratio", None, enum=("21:9", "1:1"), row=1)),
         ("safety_tolerancestringNo2-The tolerance.", Param("safety_tolerance", "string", default="2", row=1)),
         ("enable_xbooleanNotrue-Whether to.", Param("enable_x", "boolean", default=True, row=1)),
@@ -219,8 +230,9 @@ def test_pipe_row_with_description_in_the_range_column() -> None:
 
 def test_no_request_table_is_an_error() -> None:
     with pytest.raises(PageParseError, match="no request parameter table"):
-        parse_page("Response Parameters\nParameter | Type | Description |\n---|---|---|\ncode | integer | C. |\n",
-                   "r.txt")
+        parse_page(
+            "Response Parameters\nParameter | Type | Description |\n---|---|---|\ncode | integer | C. |\n", "r.txt"
+        )
     with pytest.raises(PageParseError, match="no parameter table"):
         detect_layout("just prose\n")
 
@@ -243,8 +255,7 @@ def test_ambiguous_numbers_are_an_error_not_a_guess() -> None:
 
 def test_no_model_is_an_error() -> None:
     with pytest.raises(PageParseError, match="no model"):
-        parse_page("Request Parameters\n\nParameterTypeRequiredDefaultRangeDescription\nxstringNo--The x.\n",
-                   "m.txt")
+        parse_page("Request Parameters\n\nParameterTypeRequiredDefaultRangeDescription\nxstringNo--The x.\n", "m.txt")
 
 
 # ----------------------------------------------------------------------------- round trip through layouts

@@ -28,8 +28,9 @@ V1 = PAGES / "acme_v1_pipe.txt"
 V2 = PAGES / "acme_v2_cells.txt"
 
 
-def _table(*request: Param, response: tuple[Field, ...] = (), example: dict[str, object] | None = None,
-           version: str = "v") -> EndpointTable:
+def _table(
+    *request: Param, response: tuple[Field, ...] = (), example: dict[str, object] | None = None, version: str = "v"
+) -> EndpointTable:
     return EndpointTable(
         model="acme/example-model",
         version=version,
@@ -98,16 +99,28 @@ def test_the_same_page_in_other_layouts_has_no_drift() -> None:
         (Param("p", "boolean", default=True), Param("p", "boolean", default=1), [("default-changed", False)]),
         (Param("p", "integer"), Param("p", "integer", minimum=1), [("range-narrowed", True)]),
         (Param("p", "integer", maximum=9), Param("p", "integer"), [("range-widened", False)]),
-        (Param("p", "integer", minimum=1, maximum=9), Param("p", "integer", minimum=0, maximum=8),
-         [("range-widened", False), ("range-narrowed", True)]),
-        (Param("p", "string", minimum=1, maximum=9), Param("p", "string", minimum=1, maximum=9, per_dimension=True),
-         [("range-narrowed", True)]),
+        (
+            Param("p", "integer", minimum=1, maximum=9),
+            Param("p", "integer", minimum=0, maximum=8),
+            [("range-widened", False), ("range-narrowed", True)],
+        ),
+        (
+            Param("p", "string", minimum=1, maximum=9),
+            Param("p", "string", minimum=1, maximum=9, per_dimension=True),
+            [("range-narrowed", True)],
+        ),
         (Param("p", "string"), Param("p", "string", enum=("a", "b")), [("range-narrowed", True)]),
         (Param("p", "string", enum=("a", "b")), Param("p", "string"), [("range-widened", False)]),
-        (Param("p", "string", enum=("a", "b")), Param("p", "string", enum=("b", "c")),
-         [("enum-value-removed", True), ("enum-value-added", False)]),
-        (Param("p", "array", item_type="string"), Param("p", "array", item_type="object"),
-         [("item-type-changed", True)]),
+        (
+            Param("p", "string", enum=("a", "b")),
+            Param("p", "string", enum=("b", "c")),
+            [("enum-value-removed", True), ("enum-value-added", False)],
+        ),
+        (
+            Param("p", "array", item_type="string"),
+            Param("p", "array", item_type="object"),
+            [("item-type-changed", True)],
+        ),
         (Param("p", "array"), Param("p", "array", item_type="string"), [("item-type-changed", False)]),
         (Param("p", "array", max_items=4), Param("p", "array", max_items=2), [("max-items-changed", True)]),
         (Param("p", "array", max_items=2), Param("p", "array", max_items=4), [("max-items-changed", False)]),
@@ -145,10 +158,14 @@ def test_item_fields_are_compared_with_bracket_locations() -> None:
 
 
 def test_response_field_rules() -> None:
-    old = _table(Param("a", "string"), response=(Field("code", "integer", 1), Field("data.id", "string", 2),
-                                                  Field("data.x", None, 3)))
-    new = _table(Param("a", "string"), response=(Field("code", "string", 1), Field("data.x", "object", 2),
-                                                  Field("data.new", "string", 3)))
+    old = _table(
+        Param("a", "string"),
+        response=(Field("code", "integer", 1), Field("data.id", "string", 2), Field("data.x", None, 3)),
+    )
+    new = _table(
+        Param("a", "string"),
+        response=(Field("code", "string", 1), Field("data.x", "object", 2), Field("data.new", "string", 3)),
+    )
     assert _kinds(diff_tables(old, new)) == [
         ("field-type-changed", "response.code", True),
         # In the new table's row order; a removed row follows the new row that took its number.
@@ -165,8 +182,10 @@ def test_order_is_deterministic() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.none() | st.integers(-5, 5), st.none() | st.integers(-5, 5),
-    st.none() | st.integers(-5, 5), st.none() | st.integers(-5, 5),
+    st.none() | st.integers(-5, 5),
+    st.none() | st.integers(-5, 5),
+    st.none() | st.integers(-5, 5),
+    st.none() | st.integers(-5, 5),
 )
 def test_range_change_breaks_exactly_when_a_value_is_no_longer_allowed(
     old_min: int | None, old_max: int | None, new_min: int | None, new_max: int | None
@@ -230,8 +249,9 @@ def test_run_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "docs drift: acme/example-model@docs-acme_v1_pipe -> acme/example-model@docs-acme_v2_cells"
-    assert any(line.lstrip().startswith("BREAKING  required-changed") and "request.style_note" in line
-               for line in lines)
+    assert any(
+        line.lstrip().startswith("BREAKING  required-changed") and "request.style_note" in line for line in lines
+    )
     assert any(line.lstrip().startswith("ok        enum-value-added") for line in lines)
     assert "summary: 19 changes, 7 breaking, 12 non-breaking" in lines
     assert "lint new (acme/example-model@docs-acme_v2_cells): 3 findings" in lines
@@ -244,13 +264,20 @@ def test_run_json_report() -> None:
     data = json.loads(stream.getvalue())
     assert set(data) == {"old", "new", "breaking", "changes", "lint"}
     assert (data["old"], data["new"], data["breaking"]) == (
-        "acme/example-model@docs-acme_v1_pipe", "acme/example-model@docs-acme_v2_cells", 7)
+        "acme/example-model@docs-acme_v1_pipe",
+        "acme/example-model@docs-acme_v2_cells",
+        7,
+    )
     assert len(data["changes"]) == 19
     assert data["changes"][1] == {
         "kind": "parameter-removed",
         "location": "request.reference_images",
-        "old": {"type": "array", "required": False, "default": ["https://example.com/a.png",
-                                                                "https://example.com/b.jpg"], "item_type": "string"},
+        "old": {
+            "type": "array",
+            "required": False,
+            "default": ["https://example.com/a.png", "https://example.com/b.jpg"],
+            "item_type": "string",
+        },
         "new": None,
         "breaking": True,
         "detail": "parameter no longer documented",

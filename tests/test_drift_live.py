@@ -64,15 +64,18 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAVESPEED_API_KEY", "drift-live-test")
 
 
-def test_our_own_fake_shows_no_drift(shared_server: RunningServer, keyed: None, catalog: Catalog,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_our_own_fake_shows_no_drift(
+    shared_server: RunningServer, keyed: None, catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = _drift("--target", shared_server.base_url, capsys=capsys)
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == f"live drift: wavespeed-mock -> {shared_server.base_url}/api/v3/models"
     assert lines[1:-1] == [f"{model}: no drift" for model in catalog.endpoints]
-    assert lines[-1] == ("summary: 12 models (12 compared, 0 only in the fake, 0 only live, 0 without a live "
-                         "schema), 0 changes, 0 breaking")
+    assert lines[-1] == (
+        "summary: 12 models (12 compared, 0 only in the fake, 0 only live, 0 without a live "
+        "schema), 0 changes, 0 breaking"
+    )
     code, out, _ = _drift("--target", shared_server.base_url, "--format", "json", capsys=capsys)
     report = json.loads(out)
     assert code == 0 and report["breaking"] == 0
@@ -80,8 +83,9 @@ def test_our_own_fake_shows_no_drift(shared_server: RunningServer, keyed: None, 
     assert all(m["changes"] == [] for m in report["models"])
 
 
-def test_a_saved_catalog_names_every_alteration(tmp_path: Path, catalog: Catalog,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_saved_catalog_names_every_alteration(
+    tmp_path: Path, catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
     saved = tmp_path / "live.json"
     saved.write_text(json.dumps(altered_catalog(catalog)), encoding="utf-8")
 
@@ -102,25 +106,38 @@ def test_a_saved_catalog_names_every_alteration(tmp_path: Path, catalog: Catalog
     assert f"{T2I}: 6 changes, 5 breaking" in out
     for kind, location, breaking, detail in T2I_ALTERATIONS:
         marker = "BREAKING" if breaking else "ok"
-        assert any(line.split()[:3] == [marker, kind, location + ":"] and line.endswith(f"({detail})")
-                   for line in out.splitlines()), (kind, location)
+        assert any(
+            line.split()[:3] == [marker, kind, location + ":"] and line.endswith(f"({detail})")
+            for line in out.splitlines()
+        ), (kind, location)
     assert f"{EDIT}: BREAKING  missing-live  (served by the fake, absent from the live catalog)" in out
 
 
 def test_models_globs_pick_either_side(tmp_path: Path, catalog: Catalog, capsys: pytest.CaptureFixture[str]) -> None:
     saved = tmp_path / "live.json"
     saved.write_text(json.dumps(altered_catalog(catalog)["data"]), encoding="utf-8")  # the bare list reads too
-    code, out, _ = _drift("--catalog", str(saved), "--models", "acme/*", "--models", "*/flux-kontext-dev",
-                          "--format", "json", capsys=capsys)
+    code, out, _ = _drift(
+        "--catalog",
+        str(saved),
+        "--models",
+        "acme/*",
+        "--models",
+        "*/flux-kontext-dev",
+        "--format",
+        "json",
+        capsys=capsys,
+    )
     report = json.loads(out)
     assert code == 0  # a model only the live API has breaks nothing
     assert [(m["model"], m["status"]) for m in report["models"]] == [
-        ("wavespeed-ai/flux-kontext-dev", "compared"), ("acme/pixel-forge", "only-live")]
+        ("wavespeed-ai/flux-kontext-dev", "compared"),
+        ("acme/pixel-forge", "only-live"),
+    ]
 
 
 def test_a_second_fake_serving_altered_schemas_is_reported_the_same(
-        tmp_path: Path, catalog: Catalog, keyed: None, start_server: Callable[..., Live],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, catalog: Catalog, keyed: None, start_server: Callable[..., Live], capsys: pytest.CaptureFixture[str]
+) -> None:
     altered = tmp_path / "altered.json"
     altered.write_text(json.dumps(altered_catalog(catalog)), encoding="utf-8")
     folder = tmp_path / "altered-schemas"
@@ -139,17 +156,29 @@ def test_a_second_fake_serving_altered_schemas_is_reported_the_same(
     assert code == 0 and f"{T2I}: no drift" in out
 
 
-@pytest.mark.parametrize(("argv", "env", "message"), [
-    (["--target", "http://127.0.0.1:9", "--catalog", "x.json"], {}, "give --target URL or --catalog FILE, not both"),
-    (["--target", "http://127.0.0.1:9"], {}, "set WAVESPEED_API_KEY to read the catalog of http://127.0.0.1:9"),
-    (["--catalog", "missing.json"], {}, "cannot read missing.json: No such file or directory"),
-    (["--catalog", "{tmp}/bad.json"], {}, "bad.json: not a JSON catalog"),
-    (["--target", "http://127.0.0.1:9"], {"WAVESPEED_API_KEY": "k"}, "GET http://127.0.0.1:9/api/v3/models failed"),
-    (["--catalog", str(CATALOG_FILE), "--schemas", "{tmp}/none"], {}, "holds no generated schemas"),
-])
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (
+            ["--target", "http://127.0.0.1:9", "--catalog", "x.json"],
+            {},
+            "give --target URL or --catalog FILE, not both",
+        ),
+        (["--target", "http://127.0.0.1:9"], {}, "set WAVESPEED_API_KEY to read the catalog of http://127.0.0.1:9"),
+        (["--catalog", "missing.json"], {}, "cannot read missing.json: No such file or directory"),
+        (["--catalog", "{tmp}/bad.json"], {}, "bad.json: not a JSON catalog"),
+        (["--target", "http://127.0.0.1:9"], {"WAVESPEED_API_KEY": "k"}, "GET http://127.0.0.1:9/api/v3/models failed"),
+        (["--catalog", str(CATALOG_FILE), "--schemas", "{tmp}/none"], {}, "holds no generated schemas"),
+    ],
+)
 def test_usage_and_fetch_errors_are_one_line_and_exit_2(
-        argv: list[str], env: dict[str, str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.delenv("WAVESPEED_API_KEY", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -164,12 +193,15 @@ def test_a_wrong_key_is_a_fetch_error(start_server: Callable[..., Live], capsys:
     guarded = start_server(api_keys=("the-right-key",))
     code = run_drift_live(target=guarded.base_url, environ={"WAVESPEED_API_KEY": "a-wrong-key"}, stream=io.StringIO())
     assert code == 2
-    assert capsys.readouterr().err == (f"drift live: GET {guarded.base_url}/api/v3/models answered HTTP 401: "
-                                       "Unauthorized: invalid API key\n")
+    assert capsys.readouterr().err == (
+        f"drift live: GET {guarded.base_url}/api/v3/models answered HTTP 401: Unauthorized: invalid API key\n"
+    )
 
 
-@pytest.mark.skipif(not (os.environ.get("WAVESPEED_API_KEY") and os.environ.get("WAVESPEED_MOCK_LIVE") == "1"),
-                    reason="reads the real catalog: set WAVESPEED_API_KEY and WAVESPEED_MOCK_LIVE=1")
+@pytest.mark.skipif(
+    not (os.environ.get("WAVESPEED_API_KEY") and os.environ.get("WAVESPEED_MOCK_LIVE") == "1"),
+    reason="reads the real catalog: set WAVESPEED_API_KEY and WAVESPEED_MOCK_LIVE=1",
+)
 def test_against_the_real_api(capsys: pytest.CaptureFixture[str]) -> None:  # pragma: no cover - opt-in only
     code, out, err = _drift("--format", "json", capsys=capsys)
     assert code in (0, 1), err

@@ -28,30 +28,72 @@ def docs_report(tmp_path: Path, old: str, new: str, capsys: pytest.CaptureFixtur
 
 def live_report(tmp_path: Path, *changes: Change) -> str:
     # `drift live --format json` emits the same Change records as `drift docs` (no lint).
-    return write(tmp_path / "live.json", {"breaking": sum(c.breaking for c in changes),
-                                          "changes": [c.to_json() for c in changes]})
+    return write(
+        tmp_path / "live.json",
+        {"breaking": sum(c.breaking for c in changes), "changes": [c.to_json() for c in changes]},
+    )
 
 
 def proxy_report(tmp_path: Path, *findings: dict[str, Any]) -> str:
-    return write(tmp_path / "proxy.json", {"report": PROXY_REPORT, "version": 1, "upstream": "https://api.invalid",
-                                           "responses_checked": 9, "breaking": 0, "findings": list(findings)})
+    return write(
+        tmp_path / "proxy.json",
+        {
+            "report": PROXY_REPORT,
+            "version": 1,
+            "upstream": "https://api.invalid",
+            "responses_checked": 9,
+            "breaking": 0,
+            "findings": list(findings),
+        },
+    )
 
 
 def conformance_report(tmp_path: Path, violations: list[dict[str, Any]], passed: int = 4) -> str:
     # The shape conformance/conftest.py writes with --report.
-    return write(tmp_path / "conformance.json", {
-        "target": "https://api.invalid", "profile": "paid", "dry_run": False, "exit_status": 1 if violations else 0,
-        "ok": not violations,
-        "counts": {"passed": passed, "failed": len(violations), "skipped": 0, "violations": len(violations)},
-        "violations": violations, "budget": {}, "notes": [], "planned_requests": [], "skipped": []})
+    return write(
+        tmp_path / "conformance.json",
+        {
+            "target": "https://api.invalid",
+            "profile": "paid",
+            "dry_run": False,
+            "exit_status": 1 if violations else 0,
+            "ok": not violations,
+            "counts": {"passed": passed, "failed": len(violations), "skipped": 0, "violations": len(violations)},
+            "violations": violations,
+            "budget": {},
+            "notes": [],
+            "planned_requests": [],
+            "skipped": [],
+        },
+    )
 
 
-EXTRA = {"source": "proxy", "endpoint": "result", "model": "m", "kind": "extra-field", "location": "data.seed",
-         "old": None, "new": "integer", "breaking": False, "detail": "field data.seed is not in our schema",
-         "count": 3, "first_seen": "t", "last_seen": "t", "example": {"method": "GET", "path": "/p"}}
-VIOLATION = {"property": "valid_request_is_accepted", "test": "t::x", "endpoint": "wavespeed-ai/flux-kontext-pro",
-             "where": "submit response", "path": "data.status", "expected": "one of [created]",
-             "observed": "'queued'", "request": None, "example": ""}
+EXTRA = {
+    "source": "proxy",
+    "endpoint": "result",
+    "model": "m",
+    "kind": "extra-field",
+    "location": "data.seed",
+    "old": None,
+    "new": "integer",
+    "breaking": False,
+    "detail": "field data.seed is not in our schema",
+    "count": 3,
+    "first_seen": "t",
+    "last_seen": "t",
+    "example": {"method": "GET", "path": "/p"},
+}
+VIOLATION = {
+    "property": "valid_request_is_accepted",
+    "test": "t::x",
+    "endpoint": "wavespeed-ai/flux-kontext-pro",
+    "where": "submit response",
+    "path": "data.status",
+    "expected": "one of [created]",
+    "observed": "'queued'",
+    "request": None,
+    "example": "",
+}
 
 
 def test_every_source_is_combined_and_classified(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,19 +109,26 @@ def test_every_source_is_combined_and_classified(tmp_path: Path, capsys: pytest.
 
     assert combined["report"] == COMBINED_REPORT
     assert [(i["source"], i["findings"], i["breaking"]) for i in combined["inputs"]] == [
-        ("docs", 22, 7), ("live", 1, 0), ("proxy", 1, 0), ("conformance", 1, 1)]
-    assert combined["by_source"] == {"docs": {"breaking": 7, "non_breaking": 15},
-                                     "live": {"breaking": 0, "non_breaking": 1},
-                                     "proxy": {"breaking": 0, "non_breaking": 1},
-                                     "conformance": {"breaking": 1, "non_breaking": 0}}
+        ("docs", 22, 7),
+        ("live", 1, 0),
+        ("proxy", 1, 0),
+        ("conformance", 1, 1),
+    ]
+    assert combined["by_source"] == {
+        "docs": {"breaking": 7, "non_breaking": 15},
+        "live": {"breaking": 0, "non_breaking": 1},
+        "proxy": {"breaking": 0, "non_breaking": 1},
+        "conformance": {"breaking": 1, "non_breaking": 0},
+    }
     assert (combined["breaking"], combined["non_breaking"]) == (8, 17)
     lint = [f for f in combined["findings"] if f["kind"] == "example-inconsistent"]
     assert len(lint) == 3 and not any(f["breaking"] for f in lint) and lint[0]["context"]["lint"] == "new"
     (proxy,) = [f for f in combined["findings"] if f["source"] == "proxy"]
     assert proxy["context"]["count"] == 3 and proxy["location"] == "data.seed"
     (violation,) = [f for f in combined["findings"] if f["source"] == "conformance"]
-    assert violation["breaking"] and violation["location"] == "wavespeed-ai/flux-kontext-pro: submit response " \
-                                                              "data.status"
+    assert (
+        violation["breaking"] and violation["location"] == "wavespeed-ai/flux-kontext-pro: submit response data.status"
+    )
     assert violation["context"]["property"] == "valid_request_is_accepted"
 
     # Text: grouped by source, breaking first, one summary line; the JSON output is itself a valid input.
@@ -95,16 +144,18 @@ def test_every_source_is_combined_and_classified(tmp_path: Path, capsys: pytest.
 
 
 def test_nothing_breaking_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    files = [docs_report(tmp_path, "acme_v1_cells.txt", "acme_v1_pipe.txt", capsys), proxy_report(tmp_path, EXTRA),
-             conformance_report(tmp_path, [])]
+    files = [
+        docs_report(tmp_path, "acme_v1_cells.txt", "acme_v1_pipe.txt", capsys),
+        proxy_report(tmp_path, EXTRA),
+        conformance_report(tmp_path, []),
+    ]
 
     assert main(["drift", "report", *files]) == 0
     text = capsys.readouterr().out
     assert "summary: 0 breaking, 1 non-breaking" in text and "docs (1 file(s)): 0 finding(s)" in text
 
 
-def test_a_conformance_run_that_checked_nothing_is_reported(tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_conformance_run_that_checked_nothing_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["drift", "report", conformance_report(tmp_path, [], passed=0)]) == 0
     assert "nothing-checked" in capsys.readouterr().out
 
@@ -116,15 +167,19 @@ def test_proxy_findings_as_json_lines_are_read(tmp_path: Path, capsys: pytest.Ca
     assert "proxy (1 file(s)): 2 finding(s), 1 breaking" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (None, "No such file or directory"),
-    ("{not json", "not JSON"),
-    ('{"hello": "world"}', "not a drift docs/live, proxy or conformance report"),
-    ('{"changes": [{"location": "x"}]}', "a finding without kind and breaking"),
-    ("[1, 2]", "a finding without kind and breaking"),
-])
-def test_an_unreadable_input_is_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     content: str | None, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "No such file or directory"),
+        ("{not json", "not JSON"),
+        ('{"hello": "world"}', "not a drift docs/live, proxy or conformance report"),
+        ('{"changes": [{"location": "x"}]}', "a finding without kind and breaking"),
+        ("[1, 2]", "a finding without kind and breaking"),
+    ],
+)
+def test_an_unreadable_input_is_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, reason: str
+) -> None:
     path = tmp_path / "input.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")

@@ -47,7 +47,11 @@ def test_the_action_is_inferred_and_429_gets_a_default_retry_after() -> None:
     slow = parse_fault({"latency": 0.1, "path": "/api/*", "method": "get", "tenant": "k"})
 
     assert (rate_limited.action, rate_limited.retry_after, rate_limited.times, rate_limited.path) == (
-        "status", 1, 1, "*")
+        "status",
+        1,
+        1,
+        "*",
+    )
     assert (slow.action, slow.latency, slow.method, slow.tenant) == ("latency", Latency("fixed", 0.1), "GET", "k")
     assert parse_fault({"status": 503, "latency": 0.1}).action == "status"
     assert parse_fault({"action": "reset", "latency": {"distribution": "exponential", "mean": 0.1}}).action == "reset"
@@ -60,27 +64,30 @@ def test_unknown_keys_are_rejected_by_name() -> None:
         parse_fault({"statuss": 503, "code": 1})
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({}, "needs 'status', 'latency' or 'action'"),
-    ({"status": 200}, "'status' must be an HTTP error status"),
-    ({"status": "503"}, "'status' must be an HTTP error status"),
-    ({"status": True}, "'status' must be an HTTP error status"),
-    ({"action": "explode"}, "'action' must be one of status, latency, reset, empty, truncate"),
-    ({"action": "status"}, "a 'status' fault needs 'status'"),
-    ({"action": "latency"}, "a 'latency' fault needs 'latency'"),
-    ({"action": "reset", "status": 500}, "'status' does not apply to action 'reset'"),
-    ({"latency": 0.1, "retry_after": 1}, "'retry_after' only applies to a 'status' fault"),
-    ({"status": 429, "retry_after": -1}, "'retry_after' must be a number >= 0"),
-    ({"latency": -0.5}, "'latency' must be a number >= 0"),
-    ({"latency": {"distribution": "pareto"}}, "'distribution' must be one of uniform, exponential, normal"),
-    ({"latency": {"distribution": "uniform", "min": 1}}, "missing: max"),
-    ({"latency": {"distribution": "normal", "mean": 1, "stddev": 1, "max": 2}}, "unknown: max"),
-    ({"latency": {"distribution": "uniform", "min": 2, "max": 1}}, "min <= max"),
-    ({"status": 503, "times": 0}, "'times' must be a positive integer or null"),
-    ({"status": 503, "probability": 1.5}, "'probability' must be between 0 and 1"),
-    ({"status": 503, "method": "GET /x"}, "'method' must be an HTTP method"),
-    ({"status": 503, "path": ""}, "'path' must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({}, "needs 'status', 'latency' or 'action'"),
+        ({"status": 200}, "'status' must be an HTTP error status"),
+        ({"status": "503"}, "'status' must be an HTTP error status"),
+        ({"status": True}, "'status' must be an HTTP error status"),
+        ({"action": "explode"}, "'action' must be one of status, latency, reset, empty, truncate"),
+        ({"action": "status"}, "a 'status' fault needs 'status'"),
+        ({"action": "latency"}, "a 'latency' fault needs 'latency'"),
+        ({"action": "reset", "status": 500}, "'status' does not apply to action 'reset'"),
+        ({"latency": 0.1, "retry_after": 1}, "'retry_after' only applies to a 'status' fault"),
+        ({"status": 429, "retry_after": -1}, "'retry_after' must be a number >= 0"),
+        ({"latency": -0.5}, "'latency' must be a number >= 0"),
+        ({"latency": {"distribution": "pareto"}}, "'distribution' must be one of uniform, exponential, normal"),
+        ({"latency": {"distribution": "uniform", "min": 1}}, "missing: max"),
+        ({"latency": {"distribution": "normal", "mean": 1, "stddev": 1, "max": 2}}, "unknown: max"),
+        ({"latency": {"distribution": "uniform", "min": 2, "max": 1}}, "min <= max"),
+        ({"status": 503, "times": 0}, "'times' must be a positive integer or null"),
+        ({"status": 503, "probability": 1.5}, "'probability' must be between 0 and 1"),
+        ({"status": 503, "method": "GET /x"}, "'method' must be an HTTP method"),
+        ({"status": 503, "path": ""}, "'path' must be a non-empty string"),
+    ],
+)
 def test_bad_values_are_rejected_with_a_clear_message(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_fault(spec)
@@ -186,13 +193,17 @@ def test_retry_after_can_be_set_on_any_status(start_server: Callable[..., Live])
     assert live.http.get("/anything").headers["retry-after"] == "7"
 
 
-@pytest.mark.parametrize(("times", "expected"), [
-    (1, [503, 200, 200, 200]),
-    (3, [503, 503, 503, 200]),
-    (None, [503, 503, 503, 503]),
-])
-def test_one_shot_n_times_and_every_time(start_server: Callable[..., Live], times: int | None,
-                                         expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (1, [503, 200, 200, 200]),
+        (3, [503, 503, 503, 200]),
+        (None, [503, 503, 503, 503]),
+    ],
+)
+def test_one_shot_n_times_and_every_time(
+    start_server: Callable[..., Live], times: int | None, expected: list[int]
+) -> None:
     live = start_server()
     prediction_id = submitted(live)
     faults_of(live).add({"status": 503, "path": "/api/v3/predictions/*/result", "times": times})
@@ -255,10 +266,15 @@ def test_concurrent_delayed_requests_wait_on_the_event_loop_not_in_turn(start_se
     faults_of(live).add({"latency": 0.3, "path": "/api/v3/predictions/*", "times": None})
 
     async def burst() -> list[int]:
-        async with httpx.AsyncClient(base_url=live.base_url, headers={"Authorization": f"Bearer {live.key}"},
-                                     limits=httpx.Limits(max_connections=20), timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=live.base_url,
+            headers={"Authorization": f"Bearer {live.key}"},
+            limits=httpx.Limits(max_connections=20),
+            timeout=30,
+        ) as client:
             responses = await asyncio.gather(
-                *(client.get(f"/api/v3/predictions/{prediction_id}/result") for _ in range(20)))
+                *(client.get(f"/api/v3/predictions/{prediction_id}/result") for _ in range(20))
+            )
         return [r.status_code for r in responses]
 
     started = time.perf_counter()
@@ -360,10 +376,24 @@ def test_the_official_sdk_retries_503_polls_and_completes(start_server: Callable
 
 def test_active_lists_faults_as_json(start_server: Callable[..., Live]) -> None:
     live = start_server()
-    fault: FaultSpec = faults_of(live).add({"latency": {"distribution": "normal", "mean": 0.1, "stddev": 0.01},
-                                           "times": 3, "method": "GET"})
+    fault: FaultSpec = faults_of(live).add(
+        {"latency": {"distribution": "normal", "mean": 0.1, "stddev": 0.01}, "times": 3, "method": "GET"}
+    )
 
-    assert faults_of(live).active() == [{
-        "id": fault.id, "action": "latency", "path": "*", "method": "GET", "tenant": None, "status": None,
-        "retry_after": None, "latency": {"distribution": "normal", "mean": 0.1, "stddev": 0.01}, "times": 3,
-        "remaining": 3, "hits": 0, "probability": 1.0, "message": None}]
+    assert faults_of(live).active() == [
+        {
+            "id": fault.id,
+            "action": "latency",
+            "path": "*",
+            "method": "GET",
+            "tenant": None,
+            "status": None,
+            "retry_after": None,
+            "latency": {"distribution": "normal", "mean": 0.1, "stddev": 0.01},
+            "times": 3,
+            "remaining": 3,
+            "hits": 0,
+            "probability": 1.0,
+            "message": None,
+        }
+    ]

@@ -33,8 +33,17 @@ def download(live: Live, url: str) -> bytes:
 
 
 def test_an_unknown_image_model_runs_the_whole_lifecycle_with_placeholders_as_asked(live: Live) -> None:
-    response = live.submit(FLUX_DEV, {"prompt": "a fox", "size": "800*600", "num_images": 2, "output_format": "png",
-                                      "guidance_scale": 3.5, "loras": [{"path": "x", "scale": 1}]})
+    response = live.submit(
+        FLUX_DEV,
+        {
+            "prompt": "a fox",
+            "size": "800*600",
+            "num_images": 2,
+            "output_format": "png",
+            "guidance_scale": 3.5,
+            "loras": [{"path": "x", "scale": 1}],
+        },
+    )
 
     assert response.status_code == 200, response.text
     assert response.headers["X-WaveSpeed-Mock-Generic"] == "1"
@@ -54,14 +63,18 @@ def test_an_unknown_image_model_runs_the_whole_lifecycle_with_placeholders_as_as
     assert any(note.startswith(f"served generically: no schema for {FLUX_DEV}") for note in prediction["notes"])
 
 
-@pytest.mark.parametrize(("body", "size"), [
-    ({"width": 640, "height": 320}, (640, 320)),
-    ({"aspect_ratio": "16:9"}, (1360, 768)),
-    ({}, (1024, 1024)),
-    ({"size": "9000*100"}, (4096, 100)),
-])
-def test_generic_pictures_follow_size_width_height_and_aspect_ratio(live: Live, body: dict[str, object],
-                                                                    size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("body", "size"),
+    [
+        ({"width": 640, "height": 320}, (640, 320)),
+        ({"aspect_ratio": "16:9"}, (1360, 768)),
+        ({}, (1024, 1024)),
+        ({"size": "9000*100"}, (4096, 100)),
+    ],
+)
+def test_generic_pictures_follow_size_width_height_and_aspect_ratio(
+    live: Live, body: dict[str, object], size: tuple[int, int]
+) -> None:
     done = live.run_to_end("bytedance/seedream-v5.0-pro", {"prompt": "p", **body})
 
     picture = Image.open(io.BytesIO(download(live, done["outputs"][0])))
@@ -81,11 +94,14 @@ def test_values_the_generic_model_cannot_use_are_ignored_and_noted_never_rejecte
     assert "output_format 'tiff' is not one the fake makes for image: jpeg instead" in notes
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"[1, 2]", "must be a JSON object"),
-    (b'"text"', "must be a JSON object"),
-    (b'{"prompt": ', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"text"', "must be a JSON object"),
+        (b'{"prompt": ', "not valid JSON"),
+    ],
+)
 def test_non_objects_and_malformed_json_are_still_400(live: Live, content: bytes, message: str) -> None:
     response = live.http.post(f"/api/v3/{FLUX_DEV}", content=content, headers={"Content-Type": "application/json"})
 
@@ -112,8 +128,9 @@ def test_a_video_model_gets_a_decodable_mp4_of_the_asked_size_and_length(live: L
 def test_video_formats_sizes_and_base64(live: Live) -> None:
     gif = live.run_to_end("acme/text-to-video", {"size": "320*240", "output_format": "gif", "duration": 1})
     webp = live.run_to_end("acme/t2v", {"aspect_ratio": "9:16", "output_format": "webp", "duration": 1})
-    inline = live.submit("acme/video-maker", {"size": "64*48", "duration": 1, "enable_sync_mode": True,
-                                              "enable_base64_output": True}).json()["data"]
+    inline = live.submit(
+        "acme/video-maker", {"size": "64*48", "duration": 1, "enable_sync_mode": True, "enable_base64_output": True}
+    ).json()["data"]
 
     animated = Image.open(io.BytesIO(download(live, gif["outputs"][0])))
     assert gif["outputs"][0].endswith(".gif")
@@ -137,12 +154,22 @@ def test_an_audio_model_gets_a_wav_of_the_asked_length(live: Live) -> None:
         assert clip.getnframes() / clip.getframerate() == pytest.approx(2.5)
 
 
-@pytest.mark.parametrize(("model", "media"), [
-    ("wavespeed-ai/wan-2.1/i2v-480p", "video"), ("wavespeed-ai/minimax-h3/text-to-video", "video"),
-    ("bytedance/seedance-v1-pro-t2v-480p", "video"), ("acme/video", "video"), ("google/veo3", "video"),
-    ("elevenlabs/text-to-speech", "audio"), ("acme/tts", "audio"), ("acme/video-to-audio", "audio"),
-    ("wavespeed-ai/flux-dev", "image"), ("wavespeed-ai/z-image/turbo", "image"), ("acme/text2image", "image"),
-])
+@pytest.mark.parametrize(
+    ("model", "media"),
+    [
+        ("wavespeed-ai/wan-2.1/i2v-480p", "video"),
+        ("wavespeed-ai/minimax-h3/text-to-video", "video"),
+        ("bytedance/seedance-v1-pro-t2v-480p", "video"),
+        ("acme/video", "video"),
+        ("google/veo3", "video"),
+        ("elevenlabs/text-to-speech", "audio"),
+        ("acme/tts", "audio"),
+        ("acme/video-to-audio", "audio"),
+        ("wavespeed-ai/flux-dev", "image"),
+        ("wavespeed-ai/z-image/turbo", "image"),
+        ("acme/text2image", "image"),
+    ],
+)
 def test_what_a_model_makes_follows_its_name(model: str, media: str) -> None:
     assert media_of(model) == media
 

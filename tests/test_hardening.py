@@ -61,14 +61,17 @@ def test_hostile_json_is_a_400_naming_the_problem(name: str) -> None:
     json.dumps(raised.value.body()).encode("utf-8")  # the message itself is encodable (no echoed surrogate)
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"[NaN]", "NaN is not a JSON number"),
-    (b"[1e999]", "beyond the range of a double"),
-    (b'{"a": 1, "a": 2}', 'duplicate key "a"'),
-    (b'{"\\ud800": 1, "\\ud800": 2}', 'duplicate key "\\ud800"'),
-    (b'["\\ud800"]', "lone UTF-16 surrogate"),
-    (b"[" * 65 + b"]" * 65, "nested deeper than 64 levels"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[NaN]", "NaN is not a JSON number"),
+        (b"[1e999]", "beyond the range of a double"),
+        (b'{"a": 1, "a": 2}', 'duplicate key "a"'),
+        (b'{"\\ud800": 1, "\\ud800": 2}', 'duplicate key "\\ud800"'),
+        (b'["\\ud800"]', "lone UTF-16 surrogate"),
+        (b"[" * 65 + b"]" * 65, "nested deeper than 64 levels"),
+    ],
+)
 def test_the_reason_is_in_the_message(raw: bytes, reason: str) -> None:
     with pytest.raises(BadRequest, match=reason.replace("\\", "\\\\")):
         parse_json(raw)
@@ -76,7 +79,10 @@ def test_the_reason_is_in_the_message(raw: bytes, reason: str) -> None:
 
 def test_what_strict_json_still_accepts() -> None:
     assert parse_json(b'{"a": "\\ud83d\\ude00", "b": [1.5e300, -0.0, 10], "c": "\\\\ud800"}') == {
-        "a": "\U0001f600", "b": [1.5e300, -0.0, 10], "c": "\\ud800"}
+        "a": "\U0001f600",
+        "b": [1.5e300, -0.0, 10],
+        "c": "\\ud800",
+    }
     assert parse_json(b"[" * 64 + b"]" * 64) is not None
     assert parse_json(b'{"a": "' + b"[" * 10_000 + b'"}') == {"a": "[" * 10_000}  # brackets in strings are text
 
@@ -104,8 +110,9 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 def test_a_declared_oversized_body_is_a_413_and_is_never_read(start_server: Callable[..., Live]) -> None:
     server = start_server(max_body_bytes=4096)
 
-    response = server.http.post(f"/api/v3/{T2I}", content=b'{"prompt": "' + b"a" * 10_000 + b'"}',
-                                headers={"Content-Type": "application/json"})
+    response = server.http.post(
+        f"/api/v3/{T2I}", content=b'{"prompt": "' + b"a" * 10_000 + b'"}', headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 413
     assert response.json() == {"code": 413, "message": "Request body is 10014 bytes; the limit is 4096 bytes"}
@@ -117,8 +124,9 @@ def test_a_declared_oversized_body_is_a_413_and_is_never_read(start_server: Call
 def test_a_chunked_oversized_body_is_a_413_once_it_crosses_the_limit(start_server: Callable[..., Live]) -> None:
     server = start_server(max_body_bytes=100_000)
 
-    response = server.http.post(f"/api/v3/{T2I}", content=_chunks(1_000_000),
-                                headers={"Content-Type": "application/json"})
+    response = server.http.post(
+        f"/api/v3/{T2I}", content=_chunks(1_000_000), headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 413
     assert response.json()["message"] == "Request body exceeds the limit of 100000 bytes"
@@ -147,14 +155,14 @@ def test_uploads_keep_their_own_larger_limit(start_server: Callable[..., Live]) 
     binary = server.http.post("/api/v3/media/upload/binary", files={"file": ("a.png", picture, "image/png")})
     ticket = server.http.post("/api/v3/media/uploads", json={"filename": "a.png", "size": len(picture)})
     put = httpx.put(ticket.json()["data"]["upload"]["url"], content=picture, headers={"Content-Type": "image/png"})
-    too_big = server.http.post("/api/v3/media/upload/binary",
-                               files={"file": ("a.png", picture * 3, "image/png")})
+    too_big = server.http.post("/api/v3/media/upload/binary", files={"file": ("a.png", picture * 3, "image/png")})
 
     assert (binary.status_code, ticket.status_code, put.status_code, too_big.status_code) == (200, 200, 200, 413)
 
 
-async def _drive(middleware: BodyLimitMiddleware, messages: list[Message], headers: list[tuple[bytes, bytes]]
-                 ) -> tuple[int, list[Message]]:
+async def _drive(
+    middleware: BodyLimitMiddleware, messages: list[Message], headers: list[tuple[bytes, bytes]]
+) -> tuple[int, list[Message]]:
     pulled = 0
     sent: list[Message] = []
 
@@ -228,8 +236,17 @@ def test_a_size_with_anything_after_it_is_refused(catalog: Catalog, junk: str) -
     assert [v.path for v in catalog.validate(DEV, {"size": junk + "1024*1024"})] == ["size"]
 
 
-@pytest.mark.parametrize("size", ["\u0661\u0660\u0662\u0664*1024", "\uff11\uff10\uff12\uff14*1024", "1024\u00d71024",
-                                  "1024*1024\u0000", "+1024*1024", "1024 * 1024"])
+@pytest.mark.parametrize(
+    "size",
+    [
+        "\u0661\u0660\u0662\u0664*1024",
+        "\uff11\uff10\uff12\uff14*1024",
+        "1024\u00d71024",
+        "1024*1024\u0000",
+        "+1024*1024",
+        "1024 * 1024",
+    ],
+)
 def test_a_size_in_other_digits_or_signs_is_refused(catalog: Catalog, size: str) -> None:
     assert [v.path for v in catalog.validate(DEV, {"size": size})] == ["size"]
 
@@ -259,15 +276,30 @@ def test_a_size_with_a_trailing_newline_is_a_400_at_submit(live: Live) -> None:
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the patterns as ECMA-262 regexes")
 def test_the_patterns_mean_the_same_in_ecma_262() -> None:
     """JSON Schema patterns are ECMA-262 regexes: a JavaScript validator must draw the same line."""
-    cases = [("1024*1024", True), ("1024*1024\n", False), ("256*1536", True), ("255*256", False),
-             ("0123456789abcdef0123456789abcdef", True), ("0123456789abcdef0123456789abcdef\n", False),
-             ("2025-01-02T03:04:05.123Z", True), ("2025-01-02T03:04:05Z\n", False)]
+    cases = [
+        ("1024*1024", True),
+        ("1024*1024\n", False),
+        ("256*1536", True),
+        ("255*256", False),
+        ("0123456789abcdef0123456789abcdef", True),
+        ("0123456789abcdef0123456789abcdef\n", False),
+        ("2025-01-02T03:04:05.123Z", True),
+        ("2025-01-02T03:04:05Z\n", False),
+    ]
     patterns = sorted({p for _, p in _shipped_patterns()})
-    script = ("const [patterns, cases] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-              "console.log(JSON.stringify(patterns.map(p => cases.map(c => new RegExp(p, 'u').test(c)))));")
+    script = (
+        "const [patterns, cases] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(patterns.map(p => cases.map(c => new RegExp(p, 'u').test(c)))));"
+    )
     strings = [c for c, _ in cases]
-    result = subprocess.run(["node", "-e", script], input=json.dumps([patterns, strings]), capture_output=True,
-                            text=True, check=True, timeout=60)
+    result = subprocess.run(
+        ["node", "-e", script],
+        input=json.dumps([patterns, strings]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
 
     ecma = json.loads(result.stdout)
     for pattern, answers in zip(patterns, ecma, strict=True):
@@ -293,10 +325,19 @@ def _upload(live: Live, filename: str, data: bytes, mime: str) -> httpx.Response
     return httpx.get(response.json()["data"]["download_url"])
 
 
-@pytest.mark.parametrize(("mime", "attachment"), [
-    ("text/html", True), ("image/svg+xml", True), ("application/xhtml+xml", True), ("text/xml", True),
-    ("application/xml", True), ("application/rss+xml", True), ("image/png", False), ("text/plain", False),
-])
+@pytest.mark.parametrize(
+    ("mime", "attachment"),
+    [
+        ("text/html", True),
+        ("image/svg+xml", True),
+        ("application/xhtml+xml", True),
+        ("text/xml", True),
+        ("application/xml", True),
+        ("application/rss+xml", True),
+        ("image/png", False),
+        ("text/plain", False),
+    ],
+)
 def test_uploads_are_served_inert(live: Live, mime: str, attachment: bool) -> None:
     # Distinct bytes per type: uploads are stored by content hash, and the first upload of some bytes fixes their
     # type (the store's business, not this test's).
@@ -308,8 +349,9 @@ def test_uploads_are_served_inert(live: Live, mime: str, attachment: bool) -> No
         assert served.headers["content-disposition"].startswith('attachment; filename="page.bin"')
 
 
-@pytest.mark.parametrize("name", ['evil"; x=1.svg', "back\\slash.svg", "cr\r\nlf.svg", "\u00e9\u202e.svg",
-                                  "x\ud800.svg", "\x00\x7f.svg", ""])
+@pytest.mark.parametrize(
+    "name", ['evil"; x=1.svg', "back\\slash.svg", "cr\r\nlf.svg", "\u00e9\u202e.svg", "x\ud800.svg", "\x00\x7f.svg", ""]
+)
 def test_the_attachment_name_cannot_break_out_of_its_header(name: str) -> None:
     disposition = content_disposition(name)
 
@@ -323,7 +365,8 @@ def test_a_unicode_upload_name_is_served_as_an_exact_attachment_name(live: Live)
     served = _upload(live, "\u00e9t\u00e9\u202e.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml")
 
     assert served.headers["content-disposition"] == (
-        "attachment; filename=\"_t__.svg\"; filename*=UTF-8''%C3%A9t%C3%A9%E2%80%AE.svg")
+        "attachment; filename=\"_t__.svg\"; filename*=UTF-8''%C3%A9t%C3%A9%E2%80%AE.svg"
+    )
 
 
 @pytest.mark.parametrize("declared", ["image/png\n", "image/p\u00f1g", "image/png\x01", "text/html\r"])
@@ -334,9 +377,21 @@ def test_a_ticket_content_type_must_be_one_clean_media_type(live: Live, declared
     assert response.json()["errors"] == [{"path": "content_type", "message": "must be a media type such as image/png"}]
 
 
-@pytest.mark.parametrize("webhook", ["", "hooks.example.com/x", "ftp://127.0.0.1/x", "http://", "http:///x",
-                                     "javascript:alert(1)", "http://127.0.0.1:99999/x", "http://127.0.0.1/a b",
-                                     "http://127.0.0.1/\r\nX-Injected: 1", "http://127.0.0.1/" + "a" * 2100])
+@pytest.mark.parametrize(
+    "webhook",
+    [
+        "",
+        "hooks.example.com/x",
+        "ftp://127.0.0.1/x",
+        "http://",
+        "http:///x",
+        "javascript:alert(1)",
+        "http://127.0.0.1:99999/x",
+        "http://127.0.0.1/a b",
+        "http://127.0.0.1/\r\nX-Injected: 1",
+        "http://127.0.0.1/" + "a" * 2100,
+    ],
+)
 def test_a_webhook_must_be_an_absolute_http_url(live: Live, webhook: str) -> None:
     response = live.submit(T2I, {"prompt": "x"}, params={"webhook": webhook})
 
@@ -345,23 +400,27 @@ def test_a_webhook_must_be_an_absolute_http_url(live: Live, webhook: str) -> Non
     assert live.backend.predictions(live.tenant) == []
 
 
-@pytest.mark.parametrize("webhook", ["http://127.0.0.1:9/hook", "https://hooks.example.com/x?a=1#f",
-                                     "http://[::1]:8080/hook"])
+@pytest.mark.parametrize(
+    "webhook", ["http://127.0.0.1:9/hook", "https://hooks.example.com/x?a=1#f", "http://[::1]:8080/hook"]
+)
 def test_well_formed_webhooks_are_accepted_whatever_their_host(live: Live, webhook: str) -> None:
     # Reachability is the outbound guard's business at delivery time (a non-loopback host is recorded as blocked).
     assert live.submit(T2I, {"prompt": "x"}, params={"webhook": webhook}).status_code == 200
 
 
-@pytest.mark.parametrize(("method", "path", "allow"), [
-    ("GET", f"/api/v3/{DEV}", "POST"),
-    ("DELETE", "/api/v3/predictions/abc/result", "GET, HEAD"),
-    ("POST", "/api/v3/predictions/abc/result", "GET, HEAD"),
-    ("GET", "/api/v3/media/uploads", "POST"),
-    ("PUT", "/api/v3/media/upload/binary", "POST"),
-    ("GET", "/media/upload-slots/abc", "PUT"),
-    ("PUT", "/_mock/reset", "POST"),
-    ("PATCH", "/_mock/outcomes", "DELETE, GET, HEAD, POST"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", f"/api/v3/{DEV}", "POST"),
+        ("DELETE", "/api/v3/predictions/abc/result", "GET, HEAD"),
+        ("POST", "/api/v3/predictions/abc/result", "GET, HEAD"),
+        ("GET", "/api/v3/media/uploads", "POST"),
+        ("PUT", "/api/v3/media/upload/binary", "POST"),
+        ("GET", "/media/upload-slots/abc", "PUT"),
+        ("PUT", "/_mock/reset", "POST"),
+        ("PATCH", "/_mock/outcomes", "DELETE, GET, HEAD, POST"),
+    ],
+)
 def test_a_405_names_the_allowed_methods(live: Live, method: str, path: str, allow: str) -> None:
     response = live.http.request(method, path)
 
@@ -382,6 +441,7 @@ def test_an_unknown_path_is_still_a_404(live: Live) -> None:
 def _png_header(width: int, height: int) -> bytes:
     """A PNG whose header declares ``width`` x ``height`` but whose pixel data is a few bytes: measuring it must
     not decode (a decoder would need width * height * 3 bytes of memory)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -447,8 +507,9 @@ HOSTILE_BODIES = {
     **HOSTILE_JSON,
     "huge-body": b'{"prompt": "' + b"a" * (2 * 1024 * 1024) + b'"}',
     "trailing-newline-size": b'{"prompt": "x", "size": "1024*1024\\n"}',
-    "odd-unicode": ('{"prompt": "\u202e\ufeff\u0000\U0010ffff", "filename": "\u2028.png", '
-                    '"size": "\u0661\u0660\u0662\u0664*1024"}').encode(),
+    "odd-unicode": (
+        '{"prompt": "\u202e\ufeff\u0000\U0010ffff", "filename": "\u2028.png", "size": "\u0661\u0660\u0662\u0664*1024"}'
+    ).encode(),
 }
 BODY_ROUTES = {
     "submit": ("POST", f"/api/v3/{DEV}"),
@@ -489,8 +550,11 @@ def _fresh_tenant_works(live: Live) -> None:
 @pytest.mark.parametrize("case", sorted(HOSTILE_BODIES))
 def test_hostile_bodies_get_a_4xx_envelope_everywhere(live: Live, route: str, case: str) -> None:
     method, path = BODY_ROUTES[route]
-    content_type = "multipart/form-data; boundary=x" if route == "upload-binary" and case == "odd-unicode" else (
-        "application/json")
+    content_type = (
+        "multipart/form-data; boundary=x"
+        if route == "upload-binary" and case == "odd-unicode"
+        else ("application/json")
+    )
 
     response = live.http.request(method, path, content=HOSTILE_BODIES[case], headers={"Content-Type": content_type})
 
@@ -510,15 +574,31 @@ def test_odd_paths_get_a_4xx_envelope_everywhere(live: Live, route: str, segment
     _fresh_tenant_works(live)
 
 
-@pytest.mark.parametrize("filename", ["\udcff.png", "../../etc/passwd", "a\x00b.png", "\u202egnp.exe", "x" * 1000,
-                                      "CON", "\U0001f4a5.png", "..", " ", "\\\\server\\share\\a.png"])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "\udcff.png",
+        "../../etc/passwd",
+        "a\x00b.png",
+        "\u202egnp.exe",
+        "x" * 1000,
+        "CON",
+        "\U0001f4a5.png",
+        "..",
+        " ",
+        "\\\\server\\share\\a.png",
+    ],
+)
 def test_odd_upload_filenames_are_stored_or_refused_never_a_5xx(live: Live, filename: str) -> None:
     encoded = filename.encode("utf-8", "surrogateescape")
-    body = (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + encoded + b"\"\r\n"
-            b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\nDATA\r\n--x--\r\n")
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="' + encoded + b'"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\nDATA\r\n--x--\r\n"
+    )
 
-    response = live.http.post("/api/v3/media/upload/binary", content=body,
-                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+    response = live.http.post(
+        "/api/v3/media/upload/binary", content=body, headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
 
     if response.status_code == 200:
         served = httpx.get(response.json()["data"]["download_url"])
@@ -529,14 +609,17 @@ def test_odd_upload_filenames_are_stored_or_refused_never_a_5xx(live: Live, file
     _fresh_tenant_works(live)
 
 
-@pytest.mark.parametrize("declared", ["image/png\x01", "image/p\u00f1g", "text/html; x=\"", "*/*", ""])
+@pytest.mark.parametrize("declared", ["image/png\x01", "image/p\u00f1g", 'text/html; x="', "*/*", ""])
 def test_odd_part_content_types_never_reach_a_header(live: Live, declared: str) -> None:
     raw = declared.encode("utf-8")
-    body = (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
-            b"Content-Type: " + raw + b"\r\n\r\nDATA-" + raw + b"\r\n--x--\r\n")
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+        b"Content-Type: " + raw + b"\r\n\r\nDATA-" + raw + b"\r\n--x--\r\n"
+    )
 
-    response = live.http.post("/api/v3/media/upload/binary", content=body,
-                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+    response = live.http.post(
+        "/api/v3/media/upload/binary", content=body, headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
 
     if response.status_code == 200:
         served = httpx.get(response.json()["data"]["download_url"])
@@ -549,8 +632,9 @@ def test_odd_part_content_types_never_reach_a_header(live: Live, declared: str) 
 def test_the_journal_of_hostile_bodies_still_renders(start_server: Callable[..., Live]) -> None:
     server = start_server()
     for case in ("nan", "lone-surrogate-value", "lone-surrogate-key", "deep-nesting", "duplicate-key"):
-        _refused(server.http.post(f"/api/v3/{DEV}", content=HOSTILE_JSON[case],
-                                  headers={"Content-Type": "application/json"}))
+        _refused(
+            server.http.post(f"/api/v3/{DEV}", content=HOSTILE_JSON[case], headers={"Content-Type": "application/json"})
+        )
 
     journal = httpx.get(f"{server.base_url}/_mock/journal", params={"tenant": server.key})
 

@@ -54,11 +54,17 @@ def test_history_lists_the_callers_predictions_newest_first_with_their_current_s
     assert (data["page"], data["page_size"], data["total"]) == (1, 20, 3)
     assert [i["id"] for i in data["items"]] == [waiting, failed, first]
     done, broken, created = data["items"][2], data["items"][1], data["items"][0]
-    assert (done["status"], done["outputs"][0].endswith(".jpeg"), done["executionTime"] > 0) == ("completed", True,
-                                                                                                 True)
+    assert (done["status"], done["outputs"][0].endswith(".jpeg"), done["executionTime"] > 0) == (
+        "completed",
+        True,
+        True,
+    )
     assert done["urls"]["get"].endswith(f"/api/v3/predictions/{first}/result")
-    assert (broken["status"], broken["code"], broken["error"]) == ("failed", 1402,
-                                                                   "Failed to download image from the provided URL.")
+    assert (broken["status"], broken["code"], broken["error"]) == (
+        "failed",
+        1402,
+        "Failed to download image from the provided URL.",
+    )
     assert (created["status"], created["outputs"]) == ("created", [])
     assert "inputs" not in created
     assert history(live, include_inputs=True)["items"][0]["inputs"] == {"prompt": "x"}
@@ -84,10 +90,18 @@ def test_history_pages_and_filters(start_server: Callable[..., Live]) -> None:
     assert history(live, created_after="2000-01-01T00:00:00.000Z", created_before="2999-12-31")["total"] == 5
 
 
-@pytest.mark.parametrize("query", [
-    {"page": 0}, {"page_size": 101}, {"page_size": "20"}, {"status": "pending"}, {"created_after": "yesterday"},
-    {"created_before": "2026-13-45T00:00:00Z"}, {"include_inputs": "yes"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"page": 0},
+        {"page_size": 101},
+        {"page_size": "20"},
+        {"status": "pending"},
+        {"created_after": "yesterday"},
+        {"created_before": "2026-13-45T00:00:00Z"},
+        {"include_inputs": "yes"},
+    ],
+)
 def test_history_queries_are_checked_by_their_schema(live: Live, query: dict[str, Any]) -> None:
     response = live.http.post("/api/v3/predictions", json=query)
 
@@ -104,8 +118,9 @@ def test_bulk_delete_counts_only_the_callers_own_predictions(live: Live, other: 
     mine = [submit(live), submit(live)]
     foreign = submit(other)
 
-    response = live.http.post("/api/v3/predictions/delete",
-                              json={"ids": [*mine, mine[0], foreign, "0" * 32, "not-an-id"]})
+    response = live.http.post(
+        "/api/v3/predictions/delete", json={"ids": [*mine, mine[0], foreign, "0" * 32, "not-an-id"]}
+    )
 
     assert response.status_code == 200
     assert response.json()["data"] == {"deleted_count": 2}

@@ -23,19 +23,33 @@ def journal_of(live: Live) -> Journal:
 
 
 def entry(path: str = "/x", **fields: Any) -> JournalEntry:
-    values: dict[str, Any] = {"method": "GET", "path": path, "query": {}, "headers": {}, "body": None,
-                              "status": 200, "latency_ms": 1.0, "tenant": "t", "kind": "api"}
+    values: dict[str, Any] = {
+        "method": "GET",
+        "path": path,
+        "query": {},
+        "headers": {},
+        "body": None,
+        "status": 200,
+        "latency_ms": 1.0,
+        "tenant": "t",
+        "kind": "api",
+    }
     values.update(fields)
     return JournalEntry(**values)
 
 
 def test_a_submit_is_recorded_with_query_redacted_headers_json_body_status_latency_and_tenant(
-        start_server: Callable[..., Live]) -> None:
+    start_server: Callable[..., Live],
+) -> None:
     live = start_server()
     before = time.time()
 
-    response = live.http.post(f"/api/v3/{T2I}", params={"trace": "1", "tag": ["a", "b"]},
-                              json={"prompt": "a red bicycle"}, headers={"X-Trace": "abc"})
+    response = live.http.post(
+        f"/api/v3/{T2I}",
+        params={"trace": "1", "tag": ["a", "b"]},
+        json={"prompt": "a red bicycle"},
+        headers={"X-Trace": "abc"},
+    )
 
     assert response.status_code == 200
     [recorded] = journal_of(live).entries()
@@ -147,12 +161,22 @@ def test_control_api_and_openapi_document_are_not_recorded(start_server: Callabl
 def test_webhook_deliveries_are_recorded_with_redacted_credentials() -> None:
     journal = Journal(10)
 
-    recorded = journal.record_delivery("http://127.0.0.1:9/hook", 204, b'{"id": "p1", "status": "completed"}',
-                                       {"Content-Type": "application/json", "Authorization": "Bearer sk-secret"},
-                                       12.5, "tenant-1", note="attempt 1")
+    recorded = journal.record_delivery(
+        "http://127.0.0.1:9/hook",
+        204,
+        b'{"id": "p1", "status": "completed"}',
+        {"Content-Type": "application/json", "Authorization": "Bearer sk-secret"},
+        12.5,
+        "tenant-1",
+        note="attempt 1",
+    )
 
-    assert (recorded.kind, recorded.method, recorded.path, recorded.status) == ("webhook", "POST",
-                                                                               "http://127.0.0.1:9/hook", 204)
+    assert (recorded.kind, recorded.method, recorded.path, recorded.status) == (
+        "webhook",
+        "POST",
+        "http://127.0.0.1:9/hook",
+        204,
+    )
     assert recorded.body == {"id": "p1", "status": "completed"}
     assert recorded.headers == {"content-type": "application/json", "authorization": "Bearer ***"}
     assert (recorded.tenant, recorded.note, recorded.latency_ms) == ("tenant-1", "attempt 1", 12.5)

@@ -33,8 +33,13 @@ def test_js_sdk_runs_polls_syncs_uploads_and_sees_failures(live: Live) -> None:
     fake.enqueue(sync_timeout=True, prompt_contains="sync timeout")
     picture = image_path("target-96x96.jpg")
 
-    completed = subprocess.run([str(NODE), str(JS_DIR / "run_sdk.cjs"), live.base_url, live.key, str(picture)],
-                               capture_output=True, text=True, timeout=120, check=False)
+    completed = subprocess.run(
+        [str(NODE), str(JS_DIR / "run_sdk.cjs"), live.base_url, live.key, str(picture)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)

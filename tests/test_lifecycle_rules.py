@@ -42,7 +42,8 @@ def status(live: Live, prediction_id: str) -> str:
 
 
 def test_with_poll_progression_a_webhook_prediction_also_moves_a_step_per_second(
-        start_server: Callable[..., Live], receiver: Receiver) -> None:
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     live = start_server(frozen_clock=True, poll_every=2)
     fake = fake_of(live)
     hooked = submit(live, params={"webhook": receiver.url})
@@ -59,8 +60,9 @@ def test_with_poll_progression_a_webhook_prediction_also_moves_a_step_per_second
     assert status(live, plain) == "created"  # without a webhook only polls move it
 
 
-def test_polls_still_move_a_webhook_prediction_before_its_time(start_server: Callable[..., Live],
-                                                               receiver: Receiver) -> None:
+def test_polls_still_move_a_webhook_prediction_before_its_time(
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     live = start_server(frozen_clock=True)
     prediction_id = submit(live, params={"webhook": receiver.url})
 
@@ -71,15 +73,19 @@ def test_polls_still_move_a_webhook_prediction_before_its_time(start_server: Cal
 # --- data.code on every failure ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("outcome", "code", "error"), [
-    ({"status": "failed"}, 1405, "Task failed."),
-    ({"status": "failed", "code": 1200}, 1200, "Content moderation: the request was flagged by the safety system."),
-    ({"status": "cancelled"}, 1405, "Prediction was cancelled."),
-    ({"status": "timeout"}, 5004, "Prediction timed out."),
-    ({"status": "timeout", "code": 5003, "error": "busy"}, 5003, "busy"),
-])
-def test_every_failure_carries_a_task_code(live: Live, receiver: Receiver, outcome: dict[str, Any], code: int,
-                                           error: str) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "code", "error"),
+    [
+        ({"status": "failed"}, 1405, "Task failed."),
+        ({"status": "failed", "code": 1200}, 1200, "Content moderation: the request was flagged by the safety system."),
+        ({"status": "cancelled"}, 1405, "Prediction was cancelled."),
+        ({"status": "timeout"}, 5004, "Prediction timed out."),
+        ({"status": "timeout", "code": 5003, "error": "busy"}, 5003, "busy"),
+    ],
+)
+def test_every_failure_carries_a_task_code(
+    live: Live, receiver: Receiver, outcome: dict[str, Any], code: int, error: str
+) -> None:
     fake_of(live).enqueue(**outcome, times=2)
 
     polled = live.run_to_end(T2I, {"prompt": "x"})
@@ -186,7 +192,8 @@ def test_rate_limits_are_written_n_per_unit() -> None:
 
 
 def test_beyond_max_concurrency_predictions_wait_in_created_first_in_first_out(
-        start_server: Callable[..., Live]) -> None:
+    start_server: Callable[..., Live],
+) -> None:
     live = start_server(max_concurrency=1)
     first, second, third = submit(live), submit(live), submit(live)
 
@@ -198,7 +205,8 @@ def test_beyond_max_concurrency_predictions_wait_in_created_first_in_first_out(
 
 
 def test_a_queued_prediction_starts_when_its_slot_frees_however_late_anyone_looks(
-        start_server: Callable[..., Live]) -> None:
+    start_server: Callable[..., Live],
+) -> None:
     live = start_server(max_concurrency=2, progression="time", frozen_clock=True)
     fake = fake_of(live)
     runs = [submit(live) for _ in range(3)]  # T2I: 0.5 s queue + 6 s generation
@@ -232,8 +240,9 @@ def test_a_deleted_prediction_frees_its_slot(start_server: Callable[..., Live]) 
     assert live.poll(waiting)["status"] == "processing"
 
 
-def test_queued_webhook_predictions_are_delivered_without_polls(start_server: Callable[..., Live],
-                                                                receiver: Receiver) -> None:
+def test_queued_webhook_predictions_are_delivered_without_polls(
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     live = start_server(max_concurrency=1, frozen_clock=True)
     ids = [submit(live, params={"webhook": receiver.url}) for _ in range(2)]
 
@@ -250,11 +259,13 @@ def test_queued_webhook_predictions_are_delivered_without_polls(start_server: Ca
 @pytest.fixture
 def two_workers(redis_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Two apps (as two workers) on one Redis store, with one tenant's client on each."""
-    settings = Settings(store=redis_url, progression="polls", rate_limit="3/min", max_concurrency=1,
-                        frozen_clock=True).validated()
+    settings = Settings(
+        store=redis_url, progression="polls", rate_limit="3/min", max_concurrency=1, frozen_clock=True
+    ).validated()
     servers = [run_in_thread(create_app(settings)) for _ in range(2)]
-    clients = [httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer shared-key"}, timeout=30)
-               for s in servers]
+    clients = [
+        httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer shared-key"}, timeout=30) for s in servers
+    ]
     yield clients[0], clients[1]
     for client in clients:
         client.close()
@@ -281,8 +292,9 @@ def test_rate_limit_and_concurrency_hold_across_workers(two_workers: tuple[httpx
 def two_plain_workers(redis_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     settings = Settings(store=redis_url, progression="polls").validated()
     servers = [run_in_thread(create_app(settings)) for _ in range(2)]
-    clients = [httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer redis-key"}, timeout=30)
-               for s in servers]
+    clients = [
+        httpx.Client(base_url=s.base_url, headers={"Authorization": "Bearer redis-key"}, timeout=30) for s in servers
+    ]
     yield clients[0], clients[1]
     for client in clients:
         client.close()
@@ -291,7 +303,8 @@ def two_plain_workers(redis_url: str) -> Iterator[tuple[httpx.Client, httpx.Clie
 
 
 def test_generic_models_history_and_billing_are_shared_by_workers(
-        two_plain_workers: tuple[httpx.Client, httpx.Client]) -> None:
+    two_plain_workers: tuple[httpx.Client, httpx.Client],
+) -> None:
     one, two = two_plain_workers
     video = one.post("/api/v3/acme/text-to-video", json={"duration": 1, "size": "64*48"}).json()["data"]["id"]
     two.post("/api/v3/acme/text-to-video", json={})

@@ -66,46 +66,72 @@ def test_fingerprint_is_a_short_stable_hash_of_the_key() -> None:
 # --- the events -------------------------------------------------------------------------------------------
 
 
-def test_a_scenario_file_is_one_event_with_its_source_and_counts(tmp_path: Path,
-                                                                 caplog_info: pytest.LogCaptureFixture) -> None:
+def test_a_scenario_file_is_one_event_with_its_source_and_counts(
+    tmp_path: Path, caplog_info: pytest.LogCaptureFixture
+) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps(SCENARIO), encoding="utf-8")
 
     create_app(Settings(scenario=str(scenario)))
 
-    assert events(caplog_info) == [("wavespeed_mock.scenario", "scenario.loaded", {
-        "source": f"file {scenario}", "seed": 7, "behaviour": 1, "outcomes": 1, "faults": 1, "webhooks": False})]
+    assert events(caplog_info) == [
+        (
+            "wavespeed_mock.scenario",
+            "scenario.loaded",
+            {"source": f"file {scenario}", "seed": 7, "behaviour": 1, "outcomes": 1, "faults": 1, "webhooks": False},
+        )
+    ]
     record = next(r for r in caplog_info.records if r.name == "wavespeed_mock.scenario")
     assert record.levelno == logging.INFO
-    assert record.getMessage() == (f'scenario.loaded source="file {scenario}" seed=7 behaviour=1 outcomes=1 '
-                                   "faults=1 webhooks=false")
+    assert record.getMessage() == (
+        f'scenario.loaded source="file {scenario}" seed=7 behaviour=1 outcomes=1 faults=1 webhooks=false'
+    )
 
 
-def test_a_scenario_through_the_control_api_is_logged_as_such(start_server: Callable[..., Live],
-                                                              caplog_info: pytest.LogCaptureFixture) -> None:
+def test_a_scenario_through_the_control_api_is_logged_as_such(
+    start_server: Callable[..., Live], caplog_info: pytest.LogCaptureFixture
+) -> None:
     live = start_server()
 
     handle(live).apply_scenario({"webhooks": {"duplicate": True}})
 
-    assert events(caplog_info) == [("wavespeed_mock.scenario", "scenario.loaded", {
-        "source": "control", "seed": None, "behaviour": 0, "outcomes": 0, "faults": 0, "webhooks": True})]
+    assert events(caplog_info) == [
+        (
+            "wavespeed_mock.scenario",
+            "scenario.loaded",
+            {"source": "control", "seed": None, "behaviour": 0, "outcomes": 0, "faults": 0, "webhooks": True},
+        )
+    ]
 
 
-def test_a_queued_outcome_is_logged_when_a_prediction_uses_it(start_server: Callable[..., Live],
-                                                              caplog_info: pytest.LogCaptureFixture) -> None:
+def test_a_queued_outcome_is_logged_when_a_prediction_uses_it(
+    start_server: Callable[..., Live], caplog_info: pytest.LogCaptureFixture
+) -> None:
     live = start_server()
     rule = handle(live).fail_next(code=1402)
 
     used = live.submit(T2I, {"prompt": "x"}).json()["data"]["id"]
     live.submit(T2I, {"prompt": "y"})  # the rule is spent: a plain success, nothing to log
 
-    assert events(caplog_info, live.key) == [("wavespeed_mock.outcomes", "outcome.applied", {
-        "rule": rule["id"], "prediction": used, "model": T2I, "tenant": fingerprint(live.key),
-        "outcome": {"status": "failed", "code": 1402}, "remaining": 0})]
+    assert events(caplog_info, live.key) == [
+        (
+            "wavespeed_mock.outcomes",
+            "outcome.applied",
+            {
+                "rule": rule["id"],
+                "prediction": used,
+                "model": T2I,
+                "tenant": fingerprint(live.key),
+                "outcome": {"status": "failed", "code": 1402},
+                "remaining": 0,
+            },
+        )
+    ]
 
 
-def test_a_fired_fault_is_logged_with_the_request_it_hit(start_server: Callable[..., Live],
-                                                         caplog_info: pytest.LogCaptureFixture) -> None:
+def test_a_fired_fault_is_logged_with_the_request_it_hit(
+    start_server: Callable[..., Live], caplog_info: pytest.LogCaptureFixture
+) -> None:
     live = start_server()
     prediction_id = live.submit(T2I, {"prompt": "x"}).json()["data"]["id"]
     fault = handle(live).add_fault(path="/api/v3/predictions/*", status=429, retry_after=2, tenant=live.key)
@@ -113,13 +139,28 @@ def test_a_fired_fault_is_logged_with_the_request_it_hit(start_server: Callable[
     statuses = [live.http.get(f"/api/v3/predictions/{prediction_id}/result").status_code for _ in range(2)]
 
     assert statuses == [429, 200]
-    assert events(caplog_info, live.key) == [("wavespeed_mock.faults", "fault.fired", {
-        "id": fault["id"], "action": "status", "status": 429, "retry_after": 2.0, "delay": 0.0, "method": "GET",
-        "path": f"/api/v3/predictions/{prediction_id}/result", "tenant": fingerprint(live.key), "remaining": 0})]
+    assert events(caplog_info, live.key) == [
+        (
+            "wavespeed_mock.faults",
+            "fault.fired",
+            {
+                "id": fault["id"],
+                "action": "status",
+                "status": 429,
+                "retry_after": 2.0,
+                "delay": 0.0,
+                "method": "GET",
+                "path": f"/api/v3/predictions/{prediction_id}/result",
+                "tenant": fingerprint(live.key),
+                "remaining": 0,
+            },
+        )
+    ]
 
 
 def test_every_webhook_attempt_is_logged_with_its_status_and_no_credentials(
-        start_server: Callable[..., Live], receiver: Receiver, caplog_info: pytest.LogCaptureFixture) -> None:
+    start_server: Callable[..., Live], receiver: Receiver, caplog_info: pytest.LogCaptureFixture
+) -> None:
     live = start_server(webhook_retry_base=0.01)
     receiver.script.append(500)
     url = receiver.url.replace("http://", "http://user:s3cret@") + "?token=s3cret"
@@ -132,16 +173,29 @@ def test_every_webhook_attempt_is_logged_with_its_status_and_no_credentials(
 
     found = events(caplog_info, live.key, "s3cret")
     assert [(e, f["result"], f["attempt"], f["status"]) for _, e, f in found] == [
-        ("webhook.delivery", "failed", 1, 500), ("webhook.delivery", "delivered", 2, 200)]
-    assert found[0][2] == {"result": "failed", "prediction": prediction_id, "event_id": prediction_id[:25],
-                           "status": 500, "error": None, "attempt": 1, "max_attempts": 4, "url": receiver.url,
-                           "latency_ms": found[0][2]["latency_ms"], "note": None, "tenant": fingerprint(live.key)}
+        ("webhook.delivery", "failed", 1, 500),
+        ("webhook.delivery", "delivered", 2, 200),
+    ]
+    assert found[0][2] == {
+        "result": "failed",
+        "prediction": prediction_id,
+        "event_id": prediction_id[:25],
+        "status": 500,
+        "error": None,
+        "attempt": 1,
+        "max_attempts": 4,
+        "url": receiver.url,
+        "latency_ms": found[0][2]["latency_ms"],
+        "note": None,
+        "tenant": fingerprint(live.key),
+    }
     levels = [r.levelno for r in caplog_info.records if r.name == "wavespeed_mock.webhooks"]
     assert levels == [logging.WARNING, logging.INFO]
 
 
-def test_refused_and_blocked_webhooks_are_logged_with_the_reason(start_server: Callable[..., Live],
-                                                                 caplog_info: pytest.LogCaptureFixture) -> None:
+def test_refused_and_blocked_webhooks_are_logged_with_the_reason(
+    start_server: Callable[..., Live], caplog_info: pytest.LogCaptureFixture
+) -> None:
     live = start_server(webhook_retry_base=0.01)
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -158,12 +212,14 @@ def test_refused_and_blocked_webhooks_are_logged_with_the_reason(start_server: C
     blocked = [f for f in found if f not in refused]
     assert [(f["result"], f["attempt"], f["status"]) for f in refused] == [("failed", n, None) for n in range(1, 5)]
     assert all(f["error"] for f in refused)
-    assert [(f["result"], f["url"], f["error"]) for f in blocked] == [("blocked", "https://receiver.example/hook",
-                                                                        None)]
+    assert [(f["result"], f["url"], f["error"]) for f in blocked] == [
+        ("blocked", "https://receiver.example/hook", None)
+    ]
 
 
-def test_ordinary_requests_log_nothing(start_server: Callable[..., Live],
-                                       caplog_info: pytest.LogCaptureFixture) -> None:
+def test_ordinary_requests_log_nothing(
+    start_server: Callable[..., Live], caplog_info: pytest.LogCaptureFixture
+) -> None:
     live = start_server()
 
     data = live.run_to_end(T2I, {"prompt": "x"})
@@ -189,8 +245,12 @@ def test_the_json_formatter_writes_events_and_other_records_as_one_object() -> N
     event, plain = json.loads(formatter.format(record)), json.loads(formatter.format(other))
 
     assert list(event) == ["time", "level", "logger", "event", "id", "path"]
-    assert (event["level"], event["logger"], event["event"], event["id"]) == ("INFO", "wavespeed_mock.faults",
-                                                                              "fault.fired", 3)
+    assert (event["level"], event["logger"], event["event"], event["id"]) == (
+        "INFO",
+        "wavespeed_mock.faults",
+        "fault.fired",
+        3,
+    )
     assert event["time"].endswith("Z") and len(event["time"]) == len("2025-01-01T00:00:00.000Z")
     assert (plain["event"], plain["message"], plain["level"]) == ("log", "Started server", "ERROR")
     assert "RuntimeError: boom" in plain["exception"]
@@ -202,8 +262,12 @@ class Served:
     def __init__(self, *argv: str, env: dict[str, str]) -> None:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mock_server", "serve", "--port", "0", *argv], stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, env={**environ, "PYTHONUNBUFFERED": "1", **env})
+            [sys.executable, "-m", "mock_server", "serve", "--port", "0", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**environ, "PYTHONUNBUFFERED": "1", **env},
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -253,8 +317,10 @@ def test_serve_logs_events_and_uvicorn_lines_in_the_chosen_format(fmt: str, tmp_
 
     assert key not in "\n".join(lines)
     if fmt == "text":
-        assert lines[0] == (f'INFO:     wavespeed_mock.scenario scenario.loaded source="file {scenario}" seed=7 '
-                            "behaviour=1 outcomes=1 faults=1 webhooks=false")
+        assert lines[0] == (
+            f'INFO:     wavespeed_mock.scenario scenario.loaded source="file {scenario}" seed=7 '
+            "behaviour=1 outcomes=1 faults=1 webhooks=false"
+        )
         applied = f"INFO:     wavespeed_mock.outcomes outcome.applied rule=1 prediction={prediction_id} "
         assert any(line.startswith(applied) for line in lines)
         assert "INFO:     Started server process" in "\n".join(lines)
@@ -262,10 +328,14 @@ def test_serve_logs_events_and_uvicorn_lines_in_the_chosen_format(fmt: str, tmp_
     objects = [json.loads(line) for line in lines]  # every line, uvicorn's included
     by_event = {o["event"]: o for o in objects}
     assert by_event["scenario.loaded"]["source"] == f"file {scenario}"
-    assert by_event["outcome.applied"] == {**by_event["outcome.applied"], "logger": "wavespeed_mock.outcomes",
-                                           "level": "INFO", "prediction": prediction_id,
-                                           "tenant": fingerprint(key), "remaining": 1}
+    assert by_event["outcome.applied"] == {
+        **by_event["outcome.applied"],
+        "logger": "wavespeed_mock.outcomes",
+        "level": "INFO",
+        "prediction": prediction_id,
+        "tenant": fingerprint(key),
+        "remaining": 1,
+    }
     assert by_event["fault.fired"]["status"] == 503 and by_event["fault.fired"]["tenant"] == fingerprint(key)
-    assert any(o["logger"] == "uvicorn.error" and o["message"].startswith("Started server process")
-               for o in objects)
+    assert any(o["logger"] == "uvicorn.error" and o["message"].startswith("Started server process") for o in objects)
     assert all(set(o) >= {"time", "level", "logger", "event"} for o in objects)

@@ -47,8 +47,16 @@ def test_every_served_endpoint_is_exported_in_the_real_format(catalog: Catalog) 
     assert [m["model_id"] for m in models] == list(catalog.endpoints)
     for position, entry in enumerate(models, start=1):
         endpoint = catalog.endpoints[entry["model_id"]]
-        assert set(entry) == {"model_id", "name", "description", "type", "base_price", "sort_order", "formula",
-                              "api_schema"}
+        assert set(entry) == {
+            "model_id",
+            "name",
+            "description",
+            "type",
+            "base_price",
+            "sort_order",
+            "formula",
+            "api_schema",
+        }
         assert entry["sort_order"] == position and entry["name"] and entry["description"]
         assert entry["type"] == ("text-to-image" if endpoint.kind == "text-to-image" else "image-to-image")
         assert entry["base_price"] == (endpoint.price_usd or 0.0)
@@ -108,18 +116,27 @@ def test_a_catalog_becomes_one_table_per_model_with_provenance() -> None:
     assert [p.name for p in forge.request][:3] == ["prompt", "negative_prompt", "size"]
     assert [p.row for p in forge.request] == list(range(1, len(forge.request) + 1))
     assert forge.param("prompt") == Param("prompt", "string", required=True, row=1)
-    assert forge.param("size") == Param("size", "string", default="1024*1024", minimum=512, maximum=2048,
-                                        per_dimension=True, row=3)
-    assert forge.param("style") == Param("style", "string", default="photo",
-                                         enum=("photo", "illustration", "pixel-art"), row=4)
+    assert forge.param("size") == Param(
+        "size", "string", default="1024*1024", minimum=512, maximum=2048, per_dimension=True, row=3
+    )
+    assert forge.param("style") == Param(
+        "style", "string", default="photo", enum=("photo", "illustration", "pixel-art"), row=4
+    )
     assert forge.extra == {
-        "catalog": {"name": "Acme Pixel Forge", "type": "text-to-image", "sort_order": 120,
-                    "formula": '{"total_price": base_price * num_images}', "base_price": 0.03},
-        "price_usd": 0.03, "price_unit": "image",
+        "catalog": {
+            "name": "Acme Pixel Forge",
+            "type": "text-to-image",
+            "sort_order": 120,
+            "formula": '{"total_price": base_price * num_images}',
+            "base_price": 0.03,
+        },
+        "price_usd": 0.03,
+        "price_unit": "image",
     }
     assert motion.param("fps") == Param("fps", "integer", default=24, enum=(16, 24), row=4)
-    assert motion.param("camera_moves") == Param("camera_moves", "array", default=[], item_type="string",
-                                                 max_items=3, row=5)
+    assert motion.param("camera_moves") == Param(
+        "camera_moves", "array", default=[], item_type="string", max_items=3, row=5
+    )
     assert motion.extra["price_unit"] == "run"  # priced by duration, not per image
     assert motion.response == () and motion.example is None  # a catalog documents requests only
 
@@ -130,28 +147,61 @@ def test_the_bare_list_reads_like_the_envelope() -> None:
 
 
 def test_nested_item_objects_and_nullable_types_are_read() -> None:
-    entry = {"model_id": "acme/lora", "api_schema": {"api_schemas": [{"type": "model_run", "request_schema": {
-        "type": "object",
-        "properties": {
-            "loras": {"type": "array", "maxItems": 2, "items": {
-                "type": "object", "required": ["path"],
-                "properties": {"path": {"type": "string"}, "scale": {"type": "number", "minimum": 0, "maximum": 4}}}},
-            "mask": {"type": ["string", "null"]},
+    entry = {
+        "model_id": "acme/lora",
+        "api_schema": {
+            "api_schemas": [
+                {
+                    "type": "model_run",
+                    "request_schema": {
+                        "type": "object",
+                        "properties": {
+                            "loras": {
+                                "type": "array",
+                                "maxItems": 2,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["path"],
+                                    "properties": {
+                                        "path": {"type": "string"},
+                                        "scale": {"type": "number", "minimum": 0, "maximum": 4},
+                                    },
+                                },
+                            },
+                            "mask": {"type": ["string", "null"]},
+                        },
+                    },
+                }
+            ]
         },
-    }}]}}
+    }
     loras, mask = table_from_entry(entry, origin="x.json").request
-    assert loras == Param("loras", "array", item_type="object", max_items=2, row=1, item_fields=(
-        Param("path", "string", required=True, row=1), Param("scale", "number", minimum=0, maximum=4, row=2)))
+    assert loras == Param(
+        "loras",
+        "array",
+        item_type="object",
+        max_items=2,
+        row=1,
+        item_fields=(
+            Param("path", "string", required=True, row=1),
+            Param("scale", "number", minimum=0, maximum=4, row=2),
+        ),
+    )
     assert mask == Param("mask", "string", row=2)
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ({"code": 401, "message": "Unauthorized", "data": None}, "x.json: the envelope says code 401: Unauthorized"),
-    ({"models": []}, "x.json: expected the models envelope or a list of models, got dict"),
-    ([{"name": "no id"}], "x.json: entry 0 has no model_id"),
-    ([{"model_id": "acme/empty", "api_schema": {"api_schemas": []}}],
-     "x.json: acme/empty has no api_schema.api_schemas[].request_schema.properties"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"code": 401, "message": "Unauthorized", "data": None}, "x.json: the envelope says code 401: Unauthorized"),
+        ({"models": []}, "x.json: expected the models envelope or a list of models, got dict"),
+        ([{"name": "no id"}], "x.json: entry 0 has no model_id"),
+        (
+            [{"model_id": "acme/empty", "api_schema": {"api_schemas": []}}],
+            "x.json: acme/empty has no api_schema.api_schemas[].request_schema.properties",
+        ),
+    ],
+)
 def test_a_malformed_catalog_is_refused_readably(document: Any, message: str) -> None:
     with pytest.raises(CatalogError) as caught:
         tables_from_catalog(document, origin="x.json")
@@ -162,7 +212,8 @@ def test_a_malformed_catalog_is_refused_readably(document: Any, message: str) ->
 
 
 def test_the_fake_lists_every_served_endpoint_as_the_cli_and_mcp_server_read_it(
-        shared_server: RunningServer, catalog: Catalog) -> None:
+    shared_server: RunningServer, catalog: Catalog
+) -> None:
     with httpx.Client(base_url=shared_server.base_url, timeout=30) as http:
         response = http.get("/api/v3/models", headers={"Authorization": "Bearer any-key"})
         assert http.get("/api/v3/models").status_code == 401

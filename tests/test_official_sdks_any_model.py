@@ -39,10 +39,17 @@ def test_python_sdk_module_level_run_with_the_key_from_the_environment(live: Liv
         "    'polling': wavespeed.run(model, {'prompt': 'py module', 'size': '640*480'}, poll_interval=0.01),\n"
         "    'sync': wavespeed.run(model, {'prompt': 'py sync'}, enable_sync_mode=True),\n"
         "    'base64': wavespeed.run(model, {'prompt': 'py b64', 'enable_base64_output': True}, poll_interval=0.01),\n"
-        "}))\n")
+        "}))\n"
+    )
     env = {**os.environ, "WAVESPEED_API_KEY": live.key}
-    completed = subprocess.run([sys.executable, "-c", script, live.base_url, model], capture_output=True, text=True,
-                               timeout=120, env=env, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", script, live.base_url, model],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
@@ -61,8 +68,7 @@ def test_python_sdk_module_level_run_with_patched_config(live: Live, monkeypatch
     config.api_key, config.base_url = live.key, live.base_url
     try:
         polled = wavespeed.run("wavespeed-ai/flux-dev", {"prompt": "x", "num_images": 2}, poll_interval=0.01)
-        synced = wavespeed.run("wavespeed-ai/wan-2.1/t2v-480p", {"prompt": "x", "duration": 1},
-                               enable_sync_mode=True)
+        synced = wavespeed.run("wavespeed-ai/wan-2.1/t2v-480p", {"prompt": "x", "duration": 1}, enable_sync_mode=True)
     finally:
         config.api_key, config.base_url = saved
 
@@ -78,13 +84,20 @@ def test_python_sdk_client_runs_a_generic_model(live: Live) -> None:
     assert picture(live, output["outputs"][0]).size == (1360, 768)
 
 
-@pytest.mark.skipif(NODE is None or not (JS_DIR / "node_modules" / "wavespeed").is_dir(),
-                    reason="needs node and the JS SDK: npm install --prefix tests/js (.ci/run does this)")
+@pytest.mark.skipif(
+    NODE is None or not (JS_DIR / "node_modules" / "wavespeed").is_dir(),
+    reason="needs node and the JS SDK: npm install --prefix tests/js (.ci/run does this)",
+)
 @pytest.mark.parametrize("model", MODELS)
 def test_js_sdk_module_level_run(live: Live, model: str) -> None:
-    completed = subprocess.run([str(NODE), str(JS_DIR / "run_module.cjs"), live.base_url, model],
-                               capture_output=True, text=True, timeout=120, check=False,
-                               env={**os.environ, "WAVESPEED_API_KEY": live.key})
+    completed = subprocess.run(
+        [str(NODE), str(JS_DIR / "run_module.cjs"), live.base_url, model],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "WAVESPEED_API_KEY": live.key},
+    )
 
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)

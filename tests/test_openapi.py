@@ -45,7 +45,8 @@ def test_the_control_listing_is_the_operations_table() -> None:
 
     assert listing["prefix"] == PREFIX
     assert [(o["name"], o["method"], o["path"]) for o in listing["operations"]] == [
-        (o.name, o.method, o.path) for o in OPERATIONS]
+        (o.name, o.method, o.path) for o in OPERATIONS
+    ]
 
 
 class Document:
@@ -84,12 +85,21 @@ def test_live_answers_validate_against_the_document(live: Live, document: Docume
         ("/api/v3/predictions/{id}/result", "get", http.get("/api/v3/predictions/" + "0" * 32 + "/result")),
         ("/api/v3/predictions", "post", http.post("/api/v3/predictions", json={"include_inputs": True})),
         ("/api/v3/predictions", "post", http.post("/api/v3/predictions", json={"page_size": 0})),
-        ("/api/v3/media/uploads", "post", http.post("/api/v3/media/uploads", json={"filename": "a.jpg",
-                                                                                   "size": len(picture)})),
-        ("/api/v3/media/upload/binary", "post",
-         http.post("/api/v3/media/upload/binary", files={"file": ("a.jpg", picture, "image/jpeg")})),
-        ("/api/v2/media/upload/binary", "post",
-         http.post("/api/v2/media/upload/binary", files={"file": ("a.jpg", picture, "image/jpeg")})),
+        (
+            "/api/v3/media/uploads",
+            "post",
+            http.post("/api/v3/media/uploads", json={"filename": "a.jpg", "size": len(picture)}),
+        ),
+        (
+            "/api/v3/media/upload/binary",
+            "post",
+            http.post("/api/v3/media/upload/binary", files={"file": ("a.jpg", picture, "image/jpeg")}),
+        ),
+        (
+            "/api/v2/media/upload/binary",
+            "post",
+            http.post("/api/v2/media/upload/binary", files={"file": ("a.jpg", picture, "image/jpeg")}),
+        ),
         ("/api/v3/balance", "get", http.get("/api/v3/balance")),
         ("/api/v3/account/balance", "get", http.get("/api/v3/account/balance")),
         ("/api/v3/models", "get", http.get("/api/v3/models")),

@@ -110,8 +110,9 @@ def network(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         addresses = seen["names"].get(host)
         if addresses is None:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (resolver at 10.1.2.3)")
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                for a in addresses]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses
+        ]
 
     real_send = httpx.AsyncClient.send
 
@@ -128,28 +129,31 @@ def network(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 # --- the policy ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "allowed"), [
-    ("http://127.0.0.1:9/x", True),
-    ("http://127.200.1.1/x", True),
-    ("https://[::1]:8443/x", True),
-    ("http://[::ffff:127.0.0.1]/x", True),
-    ("http://localhost/x", True),  # still resolved before use
-    ("http://hooks.localhost./x", True),
-    ("http://allowed.example/x", True),
-    ("http://ALLOWED.example./x", True),
-    ("http://10.0.0.1/x", False),
-    ("http://192.0.2.1/x", False),
-    ("http://[::ffff:10.0.0.1]/x", False),
-    ("http://169.254.169.254/latest/meta-data", False),
-    ("http://0.0.0.0/x", False),
-    ("http://example.com/x", False),
-    ("http://localhost.example.com/x", False),
-    ("ftp://127.0.0.1/x", False),
-    ("file:///etc/passwd", False),
-    ("http:///x", False),
-    ("http://127.0.0.1:99999/x", False),
-    ("not a url", False),
-])
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:9/x", True),
+        ("http://127.200.1.1/x", True),
+        ("https://[::1]:8443/x", True),
+        ("http://[::ffff:127.0.0.1]/x", True),
+        ("http://localhost/x", True),  # still resolved before use
+        ("http://hooks.localhost./x", True),
+        ("http://allowed.example/x", True),
+        ("http://ALLOWED.example./x", True),
+        ("http://10.0.0.1/x", False),
+        ("http://192.0.2.1/x", False),
+        ("http://[::ffff:10.0.0.1]/x", False),
+        ("http://169.254.169.254/latest/meta-data", False),
+        ("http://0.0.0.0/x", False),
+        ("http://example.com/x", False),
+        ("http://localhost.example.com/x", False),
+        ("ftp://127.0.0.1/x", False),
+        ("file:///etc/passwd", False),
+        ("http:///x", False),
+        ("http://127.0.0.1:99999/x", False),
+        ("not a url", False),
+    ],
+)
 def test_the_lookup_free_precheck(url: str, allowed: bool) -> None:
     assert (precheck(url, {"allowed.example"}) is None) is allowed
 
@@ -159,8 +163,9 @@ def test_star_allows_every_host() -> None:
     assert precheck("gopher://192.0.2.1/x", {"*"}) is not None
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://192.0.2.1:8080/x", "http://example.com/x",
-                                 "http://[::ffff:10.0.0.1]/x"])
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1/hook", "http://192.0.2.1:8080/x", "http://example.com/x", "http://[::ffff:10.0.0.1]/x"]
+)
 def test_a_non_loopback_target_is_refused_before_any_lookup_or_connection(network: dict[str, Any], url: str) -> None:
     with pytest.raises(OutboundRefused) as raised:
         asyncio.run(fetch(url, allow=set(), max_bytes=LIMIT, timeout=1))
@@ -185,10 +190,12 @@ def test_a_resolved_name_is_pinned_to_the_checked_address(network: dict[str, Any
     network["names"].update({"app.localhost": ["127.0.0.1"], "six.localhost": ["::1"]})
 
     assert asyncio.run(check_target("https://app.localhost:8443/a?b=1", set())) == Target(
-        "https://127.0.0.1:8443/a?b=1", {"Host": "app.localhost:8443"}, {"sni_hostname": "app.localhost"})
+        "https://127.0.0.1:8443/a?b=1", {"Host": "app.localhost:8443"}, {"sni_hostname": "app.localhost"}
+    )
     assert asyncio.run(check_target("http://six.localhost/a", set())).url == "http://[::1]/a"
     assert asyncio.run(check_target("http://allowed.example/a", {"allowed.example"})) == Target(
-        "http://allowed.example/a")  # the operator vouched for it: not resolved by us
+        "http://allowed.example/a"
+    )  # the operator vouched for it: not resolved by us
     assert network["lookups"] == ["app.localhost", "six.localhost"]
 
 
@@ -205,14 +212,18 @@ def test_fetch_downloads_from_loopback_and_keeps_the_host_header(network: dict[s
     assert network["sent"] == ["127.0.0.1"]
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("/big", f"larger than the limit of {LIMIT} bytes"),
-    ("/chunked-big", f"larger than the limit of {LIMIT} bytes"),
-    ("/redirect", "HTTP 302 (a redirect, which is not followed)"),
-    ("/missing", "HTTP 404"),
-])
-def test_fetch_refuses_big_redirected_or_failed_answers(network: dict[str, Any], origin: Origin, path: str,
-                                                        reason: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/big", f"larger than the limit of {LIMIT} bytes"),
+        ("/chunked-big", f"larger than the limit of {LIMIT} bytes"),
+        ("/redirect", "HTTP 302 (a redirect, which is not followed)"),
+        ("/missing", "HTTP 404"),
+    ],
+)
+def test_fetch_refuses_big_redirected_or_failed_answers(
+    network: dict[str, Any], origin: Origin, path: str, reason: str
+) -> None:
     with pytest.raises(OutboundError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         asyncio.run(fetch(origin.url(path), allow=set(), max_bytes=LIMIT, timeout=5))
 
@@ -238,8 +249,9 @@ def test_a_connection_failure_names_no_internals(network: dict[str, Any]) -> Non
 # --- hooked in: --fetch-inputs and webhook deliveries -------------------------------------------------------
 
 
-def test_fetch_inputs_downloads_a_loopback_image(network: dict[str, Any], origin: Origin,
-                                                 start_server: Callable[..., Live]) -> None:
+def test_fetch_inputs_downloads_a_loopback_image(
+    network: dict[str, Any], origin: Origin, start_server: Callable[..., Live]
+) -> None:
     server = start_server(fetch_inputs=True)
 
     data = server.run_to_end(EDIT, {"prompt": "x", "image": origin.url("/image.png")})
@@ -249,12 +261,16 @@ def test_fetch_inputs_downloads_a_loopback_image(network: dict[str, Any], origin
     assert any("downloaded from" in note for note in notes)
 
 
-@pytest.mark.parametrize(("image", "reason"), [
-    ("http://10.0.0.1/photo.jpg", "the host is not loopback and not in the allowlist"),
-    ("http://metadata.localhost/photo.jpg", "the host name does not resolve to loopback only"),
-])
-def test_fetch_inputs_refuses_other_hosts_without_contacting_them(network: dict[str, Any], image: str, reason: str,
-                                                                  start_server: Callable[..., Live]) -> None:
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("http://10.0.0.1/photo.jpg", "the host is not loopback and not in the allowlist"),
+        ("http://metadata.localhost/photo.jpg", "the host name does not resolve to loopback only"),
+    ],
+)
+def test_fetch_inputs_refuses_other_hosts_without_contacting_them(
+    network: dict[str, Any], image: str, reason: str, start_server: Callable[..., Live]
+) -> None:
     network["names"]["metadata.localhost"] = ["169.254.169.254"]
     server = start_server(fetch_inputs=True)
     sent_before = list(network["sent"])
@@ -263,12 +279,13 @@ def test_fetch_inputs_refuses_other_hosts_without_contacting_them(network: dict[
 
     assert (data["status"], data["code"]) == ("failed", 1402)
     assert data["error"] == f"Failed to download image from the provided URL: {reason}"
-    assert [h for h in network["sent"][len(sent_before):] if h not in ("127.0.0.1",)] == []
+    assert [h for h in network["sent"][len(sent_before) :] if h not in ("127.0.0.1",)] == []
     assert "169.254" not in data["error"]
 
 
-def test_fetch_inputs_caps_the_download(network: dict[str, Any], origin: Origin,
-                                        start_server: Callable[..., Live]) -> None:
+def test_fetch_inputs_caps_the_download(
+    network: dict[str, Any], origin: Origin, start_server: Callable[..., Live]
+) -> None:
     server = start_server(fetch_inputs=True, fetch_max_bytes=LIMIT)
 
     data = server.run_to_end(EDIT, {"prompt": "x", "image": origin.url("/big")})
@@ -285,7 +302,8 @@ def test_outbound_allow_reaches_webhooks_and_fetches_alike() -> None:
 
 
 def test_a_webhook_to_a_name_resolving_elsewhere_is_blocked_before_connecting(
-        network: dict[str, Any], start_server: Callable[..., Live]) -> None:
+    network: dict[str, Any], start_server: Callable[..., Live]
+) -> None:
     network["names"]["hooks.localhost"] = ["10.0.0.1"]
     server = start_server(webhook_retry_base=0.01)
 
@@ -298,7 +316,8 @@ def test_a_webhook_to_a_name_resolving_elsewhere_is_blocked_before_connecting(
 
 
 def test_a_webhook_to_a_loopback_name_is_delivered_to_the_checked_address(
-        network: dict[str, Any], start_server: Callable[..., Live], receiver: Receiver) -> None:  # noqa: F811
+    network: dict[str, Any], start_server: Callable[..., Live], receiver: Receiver
+) -> None:  # noqa: F811
     port = receiver.url.split(":")[2].split("/")[0]
     network["names"]["hooks.localhost"] = ["127.0.0.1"]
     server = start_server(webhook_retry_base=0.01)

@@ -28,11 +28,22 @@ pytest_plugins = ["pytester"]
 # Inner runs load the plugin by its entry-point name (so PYTEST_DISABLE_PLUGIN_AUTOLOAD cannot drop it) and turn
 # warnings into errors (our fixtures must not emit any), except the editable-install one. Without hypothesis'
 # plugin: in-process runs would re-import (and assert-rewrite) hypothesis each time, ~3 s.
-STRICT = ("-p", "wavespeed_mock", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark",
-          "-W", "error",
-          "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning")
+STRICT = (
+    "-p",
+    "wavespeed_mock",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:benchmark",
+    "-W",
+    "error",
+    "-W",
+    "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+)
 
-CLIENT = '''
+CLIENT = """
 import os
 import httpx
 import pytest
@@ -57,7 +68,7 @@ def poll(fake, prediction_id):
     response = HTTP.get(f"{fake.base_url}/api/v3/predictions/{prediction_id}/result", headers=fake.headers)
     assert response.status_code == 200, response.text
     return response.json()["data"]["status"]
-'''
+"""
 
 
 HTTP = httpx.Client(timeout=30)
@@ -91,7 +102,9 @@ def status(handle: TenantHandle, prediction_id: str) -> str:
 
 
 def test_every_fixture_works_from_a_client_test_file(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(CLIENT + '''
+    pytester.makepyfile(
+        CLIENT
+        + """
 APPS = []
 
 
@@ -152,7 +165,8 @@ async def test_asgi_async_transport(wavespeed_asgi):
 
 def test_examples_fixture(wavespeed_examples):
     assert wavespeed_examples[T2I]["prompt"] and len(wavespeed_examples) == 12
-''')
+"""
+    )
 
     result = pytester.runpytest(*STRICT, "-p", "anyio")
 
@@ -163,7 +177,9 @@ def test_examples_fixture(wavespeed_examples):
 
 
 def test_the_marker_applies_every_option(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(CLIENT + '''
+    pytester.makepyfile(
+        CLIENT
+        + """
 IDS = []
 
 
@@ -237,7 +253,8 @@ def test_nothing_leaks_into_the_next_test(wavespeed, wavespeed_server):
     assert [poll(wavespeed, prediction_id) for _ in range(2)] == ["processing", "completed"]
     assert wavespeed_server.app.state.mock.controller.faults() == []
     assert wavespeed_server.app.state.mock.controller.outcomes() == []
-''')
+"""
+    )
 
     result = pytester.runpytest(*STRICT)
 
@@ -245,7 +262,9 @@ def test_nothing_leaks_into_the_next_test(wavespeed, wavespeed_server):
 
 
 def test_the_marker_rejects_unknown_options_and_bad_values_readably(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(CLIENT + '''
+    pytester.makepyfile(
+        CLIENT
+        + """
 @pytest.mark.wavespeed(progession="manual")
 def test_typo(wavespeed):
     pass
@@ -279,22 +298,26 @@ def test_bad_audit_option(wavespeed):
 @pytest.mark.wavespeed(progression="manual")
 def test_marker_without_a_fixture():
     pass
-''')
+"""
+    )
 
     result = pytester.runpytest(*STRICT)
 
     result.assert_outcomes(errors=7)
-    result.stdout.fnmatch_lines([
-        "*@pytest.mark.wavespeed: unknown option(s) progession; allowed: progression, poll_every, latency, seed, "
-        "outcomes, faults, webhooks, audit",
-        "*@pytest.mark.wavespeed option progression='warp': *progression: \"warp\" is not one of \"time\", "
-        "\"polls\", \"manual\"*",
-        "*@pytest.mark.wavespeed option outcomes=[[]{'status': 'exploded'}[]]: *status: \"exploded\" is not one of *",
-        "*@pytest.mark.wavespeed option faults={'status': 429}: must be a list of dicts",
-        "*@pytest.mark.wavespeed takes keyword options only (*), got positional ('manual',)",
-        "*@pytest.mark.wavespeed(audit=...) takes true/false or a dict; unknown: min_intervall; allowed keys: *",
-        "*@pytest.mark.wavespeed on test_marker_without_a_fixture does nothing without one of the fixtures *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*@pytest.mark.wavespeed: unknown option(s) progession; allowed: progression, poll_every, latency, seed, "
+            "outcomes, faults, webhooks, audit",
+            '*@pytest.mark.wavespeed option progression=\'warp\': *progression: "warp" is not one of "time", '
+            '"polls", "manual"*',
+            "*@pytest.mark.wavespeed option outcomes=[[]{'status': 'exploded'}[]]: "
+            '*status: "exploded" is not one of *',
+            "*@pytest.mark.wavespeed option faults={'status': 429}: must be a list of dicts",
+            "*@pytest.mark.wavespeed takes keyword options only (*), got positional ('manual',)",
+            "*@pytest.mark.wavespeed(audit=...) takes true/false or a dict; unknown: min_intervall; allowed keys: *",
+            "*@pytest.mark.wavespeed on test_marker_without_a_fixture does nothing without one of the fixtures *",
+        ]
+    )
 
 
 # --- isolation --------------------------------------------------------------------------------------------
@@ -314,8 +337,9 @@ def test_behaviour_is_layered_per_tenant_and_reset_with_it() -> None:
     assert scenario.behaviour_for(DEV, "a") == ModelBehaviour("polls", 2, None)
 
 
-def test_two_tenants_on_one_server_keep_their_own_progression(wavespeed: TenantHandle,
-                                                              wavespeed_server: RunningServer) -> None:
+def test_two_tenants_on_one_server_keep_their_own_progression(
+    wavespeed: TenantHandle, wavespeed_server: RunningServer
+) -> None:
     other = TenantHandle(wavespeed_server.base_url, "ws-test-other")  # over HTTP (/_mock/), not in-process
     try:
         wavespeed.behave(progression="manual")
@@ -331,7 +355,9 @@ def test_two_tenants_on_one_server_keep_their_own_progression(wavespeed: TenantH
 
 
 def test_tenants_are_isolated_across_xdist_workers(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytester.makepyfile(CLIENT + '''
+    pytester.makepyfile(
+        CLIENT
+        + """
 import time
 
 
@@ -345,7 +371,8 @@ def test_tenant(wavespeed, wavespeed_server, n):
     assert [p["input"]["prompt"] for p in wavespeed.predictions()] == [f"test {n}"]
     with open(os.environ["SEEN"], "a") as seen:
         seen.write(f"{os.environ['PYTEST_XDIST_WORKER']} {wavespeed_server.port}\\n")
-''')
+"""
+    )
     seen = pytester.path / "seen.txt"
     monkeypatch.setenv("SEEN", str(seen))
 
@@ -370,7 +397,8 @@ def test_submissions_and_assert_submitted(wavespeed: TenantHandle) -> None:
         wavespeed.assert_submitted(T2I, aspect_ratio="21:9", num_images=2)
     assert str(raised.value) == (
         f"no submit to {T2I} had aspect_ratio='21:9', num_images=2; 1 submit(s) differ:\n"
-        """  #1: aspect_ratio='16:9', num_images missing   (sent {"aspect_ratio": "16:9", "prompt": "a"})""")
+        """  #1: aspect_ratio='16:9', num_images missing   (sent {"aspect_ratio": "16:9", "prompt": "a"})"""
+    )
     with pytest.raises(SubmissionMismatch, match=f"nothing was submitted to {EDITS} .*submitted to: {DEV}, {T2I}"):
         wavespeed.assert_submitted(EDITS, prompt="a")
 
@@ -396,7 +424,9 @@ def test_audit_reports_polls_after_the_terminal_state(wavespeed: TenantHandle) -
     assert statuses == ["processing", "completed", "completed", "completed"]
     assert re.fullmatch(
         rf"polling audit found 1 violation\(s\):\n  - prediction {prediction_id}: polled 2 more time\(s\) after "
-        r"poll 2 answered 'completed' \(polls 3\.\.4; the first \d\.\d{3} s later\)", str(raised.value))
+        r"poll 2 answered 'completed' \(polls 3\.\.4; the first \d\.\d{3} s later\)",
+        str(raised.value),
+    )
     assert len(raised.value.violations) == 1
 
 
@@ -405,8 +435,9 @@ def test_audit_reports_a_duplicate_submit(wavespeed: TenantHandle) -> None:
     submit(wavespeed, {"prompt": "other"})
     submit(wavespeed, {"prompt": "same"})
 
-    with pytest.raises(PollingAuditError, match=re.escape(
-            f"- {T2I}: the same request was accepted 2 times (journal #")) as raised:
+    with pytest.raises(
+        PollingAuditError, match=re.escape(f"- {T2I}: the same request was accepted 2 times (journal #")
+    ) as raised:
         wavespeed.audit_polling()
 
     assert str(raised.value).endswith('): {"prompt": "same"}')
@@ -421,9 +452,11 @@ def test_audit_reports_an_ignored_retry_after(wavespeed: TenantHandle) -> None:
         wavespeed.audit_polling(prediction_id)
 
     assert (first.status_code, first.headers["retry-after"], second.status_code) == (429, "2", 200)
-    assert re.search(rf"GET /api/v3/predictions/{prediction_id}/result: answered 429 with Retry-After 2 s "
-                     r"\(journal #\d+\), but the next request to it came 0\.\d{3} s later \(journal #\d+\)",
-                     str(raised.value))
+    assert re.search(
+        rf"GET /api/v3/predictions/{prediction_id}/result: answered 429 with Retry-After 2 s "
+        r"\(journal #\d+\), but the next request to it came 0\.\d{3} s later \(journal #\d+\)",
+        str(raised.value),
+    )
 
 
 def test_audit_accepts_a_client_that_waits_as_told(wavespeed: TenantHandle) -> None:
@@ -444,8 +477,11 @@ def test_audit_reports_polls_closer_than_the_minimum_interval(wavespeed: TenantH
     with pytest.raises(PollingAuditError) as raised:
         wavespeed.audit_polling(min_interval=0.5)
 
-    assert re.search(rf"- prediction {prediction_id}: 1 poll interval\(s\) shorter than the required 0\.5 s: "
-                     r"polls 1→2 0\.\d{3} s$", str(raised.value))
+    assert re.search(
+        rf"- prediction {prediction_id}: 1 poll interval\(s\) shorter than the required 0\.5 s: "
+        r"polls 1→2 0\.\d{3} s$",
+        str(raised.value),
+    )
 
 
 def test_the_official_sdk_passes_the_audit_but_ignores_retry_after(wavespeed: TenantHandle) -> None:
@@ -469,7 +505,9 @@ def test_sdk_without_the_package_is_a_clear_error(wavespeed: TenantHandle, monke
 
 
 def test_teardown_audit_never_hides_the_tests_own_failure(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(CLIENT + '''
+    pytester.makepyfile(
+        CLIENT
+        + """
 def poll_too_long(wavespeed):
     prediction_id = submit(wavespeed)
     for _ in range(4):
@@ -491,22 +529,27 @@ def test_fails_on_its_own(wavespeed):
 def test_polls_well(wavespeed):
     prediction_id = submit(wavespeed)
     assert [poll(wavespeed, prediction_id) for _ in range(2)] == ["processing", "completed"]
-''')
+"""
+    )
 
     result = pytester.runpytest(*STRICT)
 
     result.assert_outcomes(passed=2, failed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at teardown of test_passes_but_polls_after_completion*",
-        "*polling audit found 2 violation(s):",
-        "*- prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
-        "*- prediction * poll interval(s) shorter than the required 0.05 s: polls *",
-        "*AssertionError: the test's own failure*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_passes_but_polls_after_completion*",
+            "*polling audit found 2 violation(s):",
+            "*- prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
+            "*- prediction * poll interval(s) shorter than the required 0.05 s: polls *",
+            "*AssertionError: the test's own failure*",
+        ]
+    )
     result.stdout.no_fnmatch_line("*ERROR at teardown of test_fails_on_its_own*")
 
 
-TIGHT_AND_PATIENT = CLIENT + '''
+TIGHT_AND_PATIENT = (
+    CLIENT
+    + """
 import time
 
 
@@ -525,7 +568,8 @@ def test_sleeps_between_polls(wavespeed):
             time.sleep(float(os.environ.get("INTERVAL", "0.05")))  # the client behaviour under test
         statuses.append(poll(wavespeed, prediction_id))
     assert len(statuses) == 6
-'''
+"""
+)
 
 
 def test_the_teardown_audit_catches_a_tight_polling_loop_by_default(pytester: pytest.Pytester) -> None:
@@ -534,13 +578,15 @@ def test_the_teardown_audit_catches_a_tight_polling_loop_by_default(pytester: py
     result = pytester.runpytest(*STRICT, "-rE")
 
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at teardown of test_polls_in_a_tight_loop*",
-        "*polling audit found 1 violation(s):",
-        # Each gap is one loopback round trip; under load a few may exceed 0.05 s, so the count is not pinned.
-        "*- prediction * poll interval(s) shorter than the required 0.05 s: polls *",
-        "*ERROR*test_polls_in_a_tight_loop*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_polls_in_a_tight_loop*",
+            "*polling audit found 1 violation(s):",
+            # Each gap is one loopback round trip; under load a few may exceed 0.05 s, so the count is not pinned.
+            "*- prediction * poll interval(s) shorter than the required 0.05 s: polls *",
+            "*ERROR*test_polls_in_a_tight_loop*",
+        ]
+    )
     result.stdout.no_fnmatch_line("*ERROR at teardown of test_sleeps_between_polls*")
 
 
@@ -553,24 +599,31 @@ def test_a_teardown_audit_failure_shows_its_message_first_and_no_plugin_source(p
     output = result.stdout.lines
     header = next(i for i, line in enumerate(output) if "ERROR at teardown of test_polls_in_a_tight_loop" in line)
     assert output[header + 1].startswith("wavespeed teardown audit: polling audit found 1 violation(s):")
-    assert re.match(r"  - prediction \w+: \d poll interval\(s\) shorter than the required 0\.05 s: ",
-                    output[header + 2])
+    assert re.match(
+        r"  - prediction \w+: \d poll interval\(s\) shorter than the required 0\.05 s: ", output[header + 2]
+    )
     assert output[header + 3].startswith("(min_interval 0.05 s: change it with @pytest.mark.wavespeed(audit=")
-    plugin_source = {line.strip() for line in Path(pytest_plugin.__file__).read_text(encoding="utf-8").splitlines()
-                     if len(line.strip()) > 12 and not line.strip().startswith(("#", '"""'))}
+    plugin_source = {
+        line.strip()
+        for line in Path(pytest_plugin.__file__).read_text(encoding="utf-8").splitlines()
+        if len(line.strip()) > 12 and not line.strip().startswith(("#", '"""'))
+    }
     shown = [line for line in output if line.strip() in plugin_source or line.startswith(("E ", ">"))]
     assert shown == []
     assert "pytest_plugin.py" not in result.stdout.str() and "another exception occurred" not in result.stdout.str()
 
 
-@pytest.mark.parametrize(("ini", "flags", "errors"), [
-    ("wavespeed_min_poll_interval = 0", (), 0),
-    ("wavespeed_min_poll_interval = 0", ("--wavespeed-min-poll-interval", "0.05"), 1),
-    ("wavespeed_min_poll_interval = 0.2", (), 2),
-])
+@pytest.mark.parametrize(
+    ("ini", "flags", "errors"),
+    [
+        ("wavespeed_min_poll_interval = 0", (), 0),
+        ("wavespeed_min_poll_interval = 0", ("--wavespeed-min-poll-interval", "0.05"), 1),
+        ("wavespeed_min_poll_interval = 0.2", (), 2),
+    ],
+)
 def test_the_default_minimum_poll_interval_can_be_changed_or_turned_off(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...],
-        errors: int) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...], errors: int
+) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile(TIGHT_AND_PATIENT)
     # The patient client still sleeps 0.05 s: too little for a 0.2 s minimum.
@@ -592,23 +645,33 @@ def test_a_negative_minimum_poll_interval_is_a_usage_error(pytester: pytest.Pyte
 
 # --- ini options and flags --------------------------------------------------------------------------------
 
-STATUSES = CLIENT + '''
+STATUSES = (
+    CLIENT
+    + """
 def test_statuses(wavespeed):
     prediction_id = submit(wavespeed)
     assert ",".join(poll(wavespeed, prediction_id) for _ in range(4)) == os.environ["EXPECTED"]
-'''
+"""
+)
 
 
-@pytest.mark.parametrize(("ini", "flags", "expected"), [
-    ("wavespeed_progression = manual", (), "created,created,created,created"),
-    ("wavespeed_progression = manual", ("--wavespeed-progression=polls", "--wavespeed-poll-every=2"),
-     "created,processing,processing,completed"),
-    ("wavespeed_poll_every = 3", (), "created,created,processing,processing"),
-    ("wavespeed_progression = time\nwavespeed_latency_scale = 0", (), "completed,completed,completed,completed"),
-    ("", ("--wavespeed-progression", "time", "--wavespeed-latency-scale", "0"), "completed," * 3 + "completed"),
-])
-def test_ini_options_and_flags_set_the_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                                ini: str, flags: tuple[str, ...], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("ini", "flags", "expected"),
+    [
+        ("wavespeed_progression = manual", (), "created,created,created,created"),
+        (
+            "wavespeed_progression = manual",
+            ("--wavespeed-progression=polls", "--wavespeed-poll-every=2"),
+            "created,processing,processing,completed",
+        ),
+        ("wavespeed_poll_every = 3", (), "created,created,processing,processing"),
+        ("wavespeed_progression = time\nwavespeed_latency_scale = 0", (), "completed,completed,completed,completed"),
+        ("", ("--wavespeed-progression", "time", "--wavespeed-latency-scale", "0"), "completed," * 3 + "completed"),
+    ],
+)
+def test_ini_options_and_flags_set_the_defaults(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...], expected: str
+) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile(STATUSES)
     monkeypatch.setenv("EXPECTED", expected)
@@ -617,10 +680,12 @@ def test_ini_options_and_flags_set_the_defaults(pytester: pytest.Pytester, monke
 
 
 @pytest.mark.parametrize("how", ["ini", "flags"])
-def test_teardown_audit_for_every_test_from_ini_or_flags(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                                         how: str) -> None:
-    pytester.makeini("[pytest]\nwavespeed_audit = true\nwavespeed_min_poll_interval = 0.3\n" if how == "ini" else
-                     "[pytest]\n")
+def test_teardown_audit_for_every_test_from_ini_or_flags(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    pytester.makeini(
+        "[pytest]\nwavespeed_audit = true\nwavespeed_min_poll_interval = 0.3\n" if how == "ini" else "[pytest]\n"
+    )
     pytester.makepyfile(STATUSES)
     monkeypatch.setenv("EXPECTED", "processing,completed,completed,completed")
     flags = ("--wavespeed-audit", "--wavespeed-min-poll-interval", "0.3") if how == "flags" else ()
@@ -628,27 +693,37 @@ def test_teardown_audit_for_every_test_from_ini_or_flags(pytester: pytest.Pytest
     result = pytester.runpytest(*STRICT, *flags)
 
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*polling audit found 2 violation(s):",
-                                 "*- prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
-                                 "*- prediction * 3 poll interval(s) shorter than the required 0.3 s: polls 1→2 *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*polling audit found 2 violation(s):",
+            "*- prediction * polled 2 more time(s) after poll 2 answered 'completed'*",
+            "*- prediction * 3 poll interval(s) shorter than the required 0.3 s: polls 1→2 *",
+        ]
+    )
 
 
-UNKNOWN_MODEL = CLIENT + '''
+UNKNOWN_MODEL = (
+    CLIENT
+    + """
 def test_unknown_model(wavespeed):
     response = HTTP.post(f"{wavespeed.base_url}/api/v3/acme/flux-kontext-pro", json={"prompt": "x"},
                          headers=wavespeed.headers)
     assert response.status_code == int(os.environ["EXPECTED"]), response.text
-'''
+"""
+)
 
 
-@pytest.mark.parametrize(("ini", "flags", "expected"), [
-    ("", (), "200"),
-    ("wavespeed_unknown_models = reject", (), "404"),
-    ("wavespeed_unknown_models = reject", ("--wavespeed-unknown-models=generic",), "200"),
-])
+@pytest.mark.parametrize(
+    ("ini", "flags", "expected"),
+    [
+        ("", (), "200"),
+        ("wavespeed_unknown_models = reject", (), "404"),
+        ("wavespeed_unknown_models = reject", ("--wavespeed-unknown-models=generic",), "200"),
+    ],
+)
 def test_unknown_models_are_served_generically_or_rejected_as_configured(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...],
-        expected: str) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, flags: tuple[str, ...], expected: str
+) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile(UNKNOWN_MODEL)
     monkeypatch.setenv("EXPECTED", expected)
@@ -687,8 +762,9 @@ def test_every_endpoint_has_one_example_valid_against_its_request_schema() -> No
         assert fixtures_data.example_path(entry["model"]).name == entry["model"].replace("/", "__") + ".json"
 
 
-def test_the_fake_completes_every_example(wavespeed_asgi: ASGIFake,
-                                          wavespeed_examples: dict[str, dict[str, object]]) -> None:
+def test_the_fake_completes_every_example(
+    wavespeed_asgi: ASGIFake, wavespeed_examples: dict[str, dict[str, object]]
+) -> None:
     with wavespeed_asgi.client() as client:
         for model, body in wavespeed_examples.items():
             submitted = client.post(f"/api/v3/{model}", json=body)

@@ -16,8 +16,17 @@ from pathlib import Path
 from mock_server.testing import pytest_plugin
 from mock_server.testing.assertions import TenantHandle
 
-HEAVY = ("starlette", "jsonschema", "PIL", "httpx", "uvicorn", "anyio", "mock_server.http", "mock_server.model",
-         "mock_server.contract")
+HEAVY = (
+    "starlette",
+    "jsonschema",
+    "PIL",
+    "httpx",
+    "uvicorn",
+    "anyio",
+    "mock_server.http",
+    "mock_server.model",
+    "mock_server.contract",
+)
 
 REPORT_LOADED = f"""
 import json, sys
@@ -49,9 +58,28 @@ def test_a_session_that_uses_no_fixture_loads_no_heavy_dependency(tmp_path: Path
     (tmp_path / "test_plain.py").write_text("def test_plain():\n    assert 1 + 1 == 2\n", encoding="utf-8")
     # Only our plugin, loaded by its entry-point name: other installed plugins may import what they like.
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "wavespeed_mock", "-p", "no:cacheprovider", "-q",
-                             "--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path)],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "wavespeed_mock",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report == {"configured": True, "loaded": []}

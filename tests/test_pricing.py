@@ -38,18 +38,22 @@ def test_every_served_kontext_endpoint_has_a_price_that_agrees_with_the_schemas_
             assert (entry["price_usd"], entry["price_unit"]) == (table.usd, table.unit)
 
 
-@pytest.mark.parametrize(("model", "inputs", "expected"), [
-    (T2I, {"prompt": "x", "num_images": 3}, 0.12),  # per image
-    (T2I, {"prompt": "x"}, 0.04),  # num_images defaults to 1
-    (T2I, {"num_images": 9}, 0.04),  # beyond the schema's range: the default, as a submit would refuse it
-    ("wavespeed-ai/flux-kontext-dev/multi", {"num_images": 4}, 0.03),  # per run, whatever it makes
-    ("wavespeed-ai/flux-kontext-dev/multi-ultra-fast", {"num_images": 2}, 0.05),
-    ("wavespeed-ai/flux-kontext-pro", {}, 0.04),  # assumed: pro family
-    ("wavespeed-ai/flux-kontext-max/text-to-image", {}, 0.08),  # assumed: max family
-    ("wavespeed-ai/flux-kontext-dev-lora", {"num_images": 2}, 0.05),  # assumed: dev's price
-])
-def test_price_answers_what_the_cli_and_mcp_server_read(live: Live, model: str, inputs: dict[str, Any],
-                                                         expected: float) -> None:
+@pytest.mark.parametrize(
+    ("model", "inputs", "expected"),
+    [
+        (T2I, {"prompt": "x", "num_images": 3}, 0.12),  # per image
+        (T2I, {"prompt": "x"}, 0.04),  # num_images defaults to 1
+        (T2I, {"num_images": 9}, 0.04),  # beyond the schema's range: the default, as a submit would refuse it
+        ("wavespeed-ai/flux-kontext-dev/multi", {"num_images": 4}, 0.03),  # per run, whatever it makes
+        ("wavespeed-ai/flux-kontext-dev/multi-ultra-fast", {"num_images": 2}, 0.05),
+        ("wavespeed-ai/flux-kontext-pro", {}, 0.04),  # assumed: pro family
+        ("wavespeed-ai/flux-kontext-max/text-to-image", {}, 0.08),  # assumed: max family
+        ("wavespeed-ai/flux-kontext-dev-lora", {"num_images": 2}, 0.05),  # assumed: dev's price
+    ],
+)
+def test_price_answers_what_the_cli_and_mcp_server_read(
+    live: Live, model: str, inputs: dict[str, Any], expected: float
+) -> None:
     data = price(live, model, inputs)
 
     assert data["model_id"] == model

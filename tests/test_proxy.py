@@ -84,8 +84,11 @@ class Spy:
     def statuses(self) -> list[str]:
         found = []
         for _, response in self.responses:
-            data = response.json().get("data") if response.headers.get("content-type", "").startswith(
-                "application/json") else None
+            data = (
+                response.json().get("data")
+                if response.headers.get("content-type", "").startswith("application/json")
+                else None
+            )
             if isinstance(data, dict) and "status" in data:
                 found.append(data["status"])
         return found
@@ -155,7 +158,8 @@ def free_port() -> int:
 
 
 def test_sdk_round_trip_through_the_proxy_records_what_the_sdk_saw(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], spy: Spy, key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], spy: Spy, key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
 
@@ -167,8 +171,10 @@ def test_sdk_round_trip_through_the_proxy_records_what_the_sdk_saw(
     assert drift["findings"] == [] and drift["breaking"] == 0
     submitted = spy.responses[0][1].json()["data"]
     cassette = the_cassette(tmp_path / "cassettes", submitted["id"])
-    assert cassette["model"] == T2I and cassette["request"]["input"] == {"prompt": "a lighthouse at dusk",
-                                                                         "aspect_ratio": "16:9"}
+    assert cassette["model"] == T2I and cassette["request"]["input"] == {
+        "prompt": "a lighthouse at dusk",
+        "aspect_ratio": "16:9",
+    }
     assert cassette["request"]["headers"]["x-client-name"] == "wavespeed-python"
     assert cassette["match"]["input"]["num_images"] == 1  # the documented default, filled in for matching
     assert "enable_sync_mode" not in cassette["match"]["input"]
@@ -200,7 +206,8 @@ def test_sdk_round_trip_through_the_proxy_records_what_the_sdk_saw(
 
 
 def test_outputs_are_stored_once_by_content_hash(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
     body = {"prompt": "the same picture twice", "size": "256*256", "seed": 7, "output_format": "png"}
@@ -215,12 +222,14 @@ def test_outputs_are_stored_once_by_content_hash(
 
 
 def test_placeholders_replace_outputs_with_pictures_of_the_same_size_and_format(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url, placeholders=True)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
 
-    output = client.run(DEV, {"prompt": "a private picture", "size": "320*256", "output_format": "webp"},
-                        poll_interval=0.01)
+    output = client.run(
+        DEV, {"prompt": "a private picture", "size": "320*256", "output_format": "webp"}, poll_interval=0.01
+    )
 
     original = httpx.get(output["outputs"][0]).content
     (cassette,) = cassettes(tmp_path / "cassettes")
@@ -232,12 +241,15 @@ def test_placeholders_replace_outputs_with_pictures_of_the_same_size_and_format(
     with Image.open(io.BytesIO(stored)) as picture:
         assert (picture.size, picture.format) == ((320, 256), "WEBP")
     assert (recorded["width"], recorded["height"], recorded["format"]) == (320, 256, "webp")
-    assert all(hashlib.sha256(p.read_bytes()).hexdigest() != recorded["sha256"]
-               for p in (tmp_path / "cassettes" / "media").iterdir())
+    assert all(
+        hashlib.sha256(p.read_bytes()).hexdigest() != recorded["sha256"]
+        for p in (tmp_path / "cassettes" / "media").iterdir()
+    )
 
 
 def test_a_failed_prediction_records_its_task_error(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     FakeWaveSpeed(upstream.base_url, key).fail_next(code=1402)
     proxy = start_proxy(upstream.base_url)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
@@ -250,18 +262,26 @@ def test_a_failed_prediction_records_its_task_error(
     assert final["status"] == "failed" and final["code"] == 1402 and final["error"]
     assert [s["status"] for s in cassette["statuses"]][-1] == "failed"
     (error,) = cassette["errors"]
-    assert error == {"where": "result", "at": final["at"], "http_status": 200, "status": "failed", "code": 1402,
-                     "error": final["error"]}
+    assert error == {
+        "where": "result",
+        "at": final["at"],
+        "http_status": 200,
+        "status": "failed",
+        "code": 1402,
+        "error": final["error"],
+    }
     assert cassette["outputs"] == []
     assert report(tmp_path / "drift.json")["findings"] == []
 
 
 def test_a_refused_submit_is_recorded_by_its_input(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url)
 
-    answer = httpx.post(f"{proxy.base_url}/api/v3/{T2I}", json={"aspect_ratio": "1:1"},
-                        headers={"Authorization": f"Bearer {key}"})
+    answer = httpx.post(
+        f"{proxy.base_url}/api/v3/{T2I}", json={"aspect_ratio": "1:1"}, headers={"Authorization": f"Bearer {key}"}
+    )
 
     assert answer.status_code == 400 and DRIFT_HEADER not in answer.headers
     (cassette,) = cassettes(tmp_path / "cassettes")
@@ -272,12 +292,16 @@ def test_a_refused_submit_is_recorded_by_its_input(
 
 
 def test_sync_base64_submit_is_measured_from_the_inline_output(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url)
 
-    answer = httpx.post(f"{proxy.base_url}/api/v3/{DEV}", headers={"Authorization": f"Bearer {key}"},
-                        json={"prompt": "inline", "size": "256*320", "enable_sync_mode": True,
-                              "enable_base64_output": True}, timeout=30)
+    answer = httpx.post(
+        f"{proxy.base_url}/api/v3/{DEV}",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"prompt": "inline", "size": "256*320", "enable_sync_mode": True, "enable_base64_output": True},
+        timeout=30,
+    )
 
     assert answer.status_code == 200 and DRIFT_HEADER not in answer.headers
     data = answer.json()["data"]
@@ -292,17 +316,24 @@ def test_sync_base64_submit_is_measured_from_the_inline_output(
 
 
 def test_uploads_are_recorded_with_the_prediction_that_uses_them(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
     source = next(p for p in sorted((data_dir("fixtures") / "images").iterdir()) if p.suffix == ".png")
 
     ticket_url = client.upload(str(source))  # the ticket goes through the proxy, the PUT straight upstream
-    binary = httpx.post(f"{proxy.base_url}/api/v3/media/upload/binary", headers={"Authorization": f"Bearer {key}"},
-                        files={"file": ("second.png", source.read_bytes(), "image/png")})
+    binary = httpx.post(
+        f"{proxy.base_url}/api/v3/media/upload/binary",
+        headers={"Authorization": f"Bearer {key}"},
+        files={"file": ("second.png", source.read_bytes(), "image/png")},
+    )
     binary_url = binary.json()["data"]["download_url"]
-    client.run("wavespeed-ai/flux-kontext-pro/multi", {"prompt": "combine", "images": [ticket_url, binary_url]},
-               poll_interval=0.01)
+    client.run(
+        "wavespeed-ai/flux-kontext-pro/multi",
+        {"prompt": "combine", "images": [ticket_url, binary_url]},
+        poll_interval=0.01,
+    )
 
     (cassette,) = cassettes(tmp_path / "cassettes")
     size = source.stat().st_size
@@ -311,24 +342,35 @@ def test_uploads_are_recorded_with_the_prediction_that_uses_them(
     assert flows["ticket"]["filename"] == source.name and flows["ticket"]["size"] == size
     assert flows["ticket"]["type"] == "image" and flows["ticket"]["content_type"] == "image/png"
     assert flows["binary"]["filename"] == "second.png" and flows["binary"]["size"] == size
-    assert cassette["match"]["input"]["images"] == [f"[upload {source.name} bytes:{size}]",
-                                                    f"[upload second.png bytes:{size}]"]
+    assert cassette["match"]["input"]["images"] == [
+        f"[upload {source.name} bytes:{size}]",
+        f"[upload second.png bytes:{size}]",
+    ]
     assert "upload-slots" not in json.dumps(cassette)  # the presigned PUT slot is a credential
 
 
 def test_secrets_never_reach_a_cassette_or_the_report(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    upstream: RunningServer,
+    start_proxy: Callable[..., RunningProxy],
+    key: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level("DEBUG")
     proxy = start_proxy(upstream.base_url)
     hook = "http://127.0.0.1:9/hook?token=hook-secret-123&id=7"
     query = f"webhook={quote(hook, safe='')}&api_key={key}&token=first-token-321&token=second-token-654"
     inline = base64.b64encode(b"\x89PNG" + bytes(4000)).decode()
 
-    answer = httpx.post(f"{proxy.base_url}/api/v3/{T2I}?{query}",
-                        headers={"Authorization": f"Bearer {key}", "Cookie": "session=cookie-secret-456"},
-                        json={"prompt": f"my key is {key}", "mask": inline,
-                              "image": "https://bucket.example/in.png?X-Amz-Signature=sig-secret-789&X-Amz-Date=1"})
+    answer = httpx.post(
+        f"{proxy.base_url}/api/v3/{T2I}?{query}",
+        headers={"Authorization": f"Bearer {key}", "Cookie": "session=cookie-secret-456"},
+        json={
+            "prompt": f"my key is {key}",
+            "mask": inline,
+            "image": "https://bucket.example/in.png?X-Amz-Signature=sig-secret-789&X-Amz-Date=1",
+        },
+    )
     prediction = answer.json()["data"]["id"]
     httpx.get(f"{proxy.base_url}/api/v3/predictions/{prediction}/result", headers={"Authorization": f"Bearer {key}"})
 
@@ -339,8 +381,16 @@ def test_secrets_never_reach_a_cassette_or_the_report(
     assert cassette["request"]["input"]["image"] == "https://bucket.example/in.png"
     assert cassette["request"]["input"]["mask"].startswith("[data-uri application/octet-stream sha256:")
     assert "cookie" not in cassette["request"]["headers"]
-    assert_no_secret(tmp_path, key, "hook-secret-123", "cookie-secret-456", "sig-secret-789", "first-token-321",
-                     "second-token-654", inline[:100])
+    assert_no_secret(
+        tmp_path,
+        key,
+        "hook-secret-123",
+        "cookie-secret-456",
+        "sig-secret-789",
+        "first-token-321",
+        "second-token-654",
+        inline[:100],
+    )
     # The Authorization header is logged by nobody; the key this test also put in the query string shows up only
     # in httpx's own request lines (the test's client and the proxy's), never in the proxy's or the server's logs.
     assert f"Bearer {key}" not in caplog.text
@@ -349,7 +399,8 @@ def test_secrets_never_reach_a_cassette_or_the_report(
 
 
 def test_outputs_downloaded_through_the_proxy_are_measured(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url, fetch_outputs=False)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
     output = client.run(DEV, {"prompt": "fetched by the client", "size": "256*256"}, poll_interval=0.01)
@@ -364,7 +415,8 @@ def test_outputs_downloaded_through_the_proxy_are_measured(
 
 
 def test_without_record_nothing_is_written_but_drift_is_still_checked(
-        upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    upstream: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     proxy = start_proxy(upstream.base_url, record_dir=None)
     client = wavespeed.Client(api_key=key, base_url=proxy.base_url, max_connection_retries=0)
 
@@ -382,8 +434,14 @@ PREDICTION = "0123456789abcdef0123456789abcdef"
 
 def _prediction(status: str, **changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": PREDICTION, "model": T2I, "outputs": [], "urls": {"get": f"https://x.invalid/{PREDICTION}/result"},
-        "has_nsfw_contents": [], "status": status, "created_at": "2025-09-25T09:12:48.239112031Z", "error": "",
+        "id": PREDICTION,
+        "model": T2I,
+        "outputs": [],
+        "urls": {"get": f"https://x.invalid/{PREDICTION}/result"},
+        "has_nsfw_contents": [],
+        "status": status,
+        "created_at": "2025-09-25T09:12:48.239112031Z",
+        "error": "",
         "timings": {"inference": 0},
     }
     data.update(changes)
@@ -413,9 +471,13 @@ def drifting_app() -> Starlette:
         return JSONResponse({"code": 200, "message": "success", "data": {"ok": True}}, status_code=202)
 
     async def echo(request: Request) -> Response:
-        seen = {"method": request.method, "path": request.scope["raw_path"].decode(),
-                "query": request.scope["query_string"].decode(), "body": (await request.body()).decode(),
-                "headers": [[k.decode(), v.decode()] for k, v in request.headers.raw]}
+        seen = {
+            "method": request.method,
+            "path": request.scope["raw_path"].decode(),
+            "query": request.scope["query_string"].decode(),
+            "body": (await request.body()).decode(),
+            "headers": [[k.decode(), v.decode()] for k, v in request.headers.raw],
+        }
         return JSONResponse(seen, headers={"X-Upstream-Marker": "yes", "Set-Cookie": "a=1"})
 
     async def compressed(request: Request) -> Response:
@@ -428,17 +490,19 @@ def drifting_app() -> Starlette:
             await asyncio.sleep(0.01)
         return Response(status_code=204)
 
-    return Starlette(routes=[
-        Route(f"/api/v3/{T2I}", submit, methods=["POST"]),
-        Route("/api/v3/predictions/{id}/result", result, methods=["GET"]),
-        Route(f"/api/v3/{DEV}", refuse, methods=["POST"]),
-        Route("/api/v3/balance", balance, methods=["GET"]),
-        Route("/api/v3/webhook/secret", gateway, methods=["GET"]),
-        Route("/api/v3/model/pricing", accepted, methods=["POST"]),
-        Route("/api/v3/compressed", compressed, methods=["GET"]),
-        Route("/api/v3/slow", hang, methods=["GET"]),
-        Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT", "DELETE"]),
-    ])
+    return Starlette(
+        routes=[
+            Route(f"/api/v3/{T2I}", submit, methods=["POST"]),
+            Route("/api/v3/predictions/{id}/result", result, methods=["GET"]),
+            Route(f"/api/v3/{DEV}", refuse, methods=["POST"]),
+            Route("/api/v3/balance", balance, methods=["GET"]),
+            Route("/api/v3/webhook/secret", gateway, methods=["GET"]),
+            Route("/api/v3/model/pricing", accepted, methods=["POST"]),
+            Route("/api/v3/compressed", compressed, methods=["GET"]),
+            Route("/api/v3/slow", hang, methods=["GET"]),
+            Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT", "DELETE"]),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -449,8 +513,12 @@ def drifting() -> Iterator[RunningServer]:
 
 
 def test_each_drift_is_named_in_the_header_and_the_report(
-        drifting: RunningServer, start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    drifting: RunningServer,
+    start_proxy: Callable[..., RunningProxy],
+    key: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     proxy = start_proxy(drifting.base_url)
     auth = {"Authorization": f"Bearer {key}"}
 
@@ -465,8 +533,9 @@ def test_each_drift_is_named_in_the_header_and_the_report(
     # The client still gets exactly what the upstream said.
     assert submitted.json()["data"]["status"] == "queued" and refused.status_code == 400
     assert refused.json() == {"error": "prompt is required"} and gateway.text == "<html>502 Bad Gateway</html>"
-    assert submitted.headers[DRIFT_HEADER] == ("2 findings (1 breaking): extra-field data.priority; "
-                                               "new-status-value data.status")
+    assert submitted.headers[DRIFT_HEADER] == (
+        "2 findings (1 breaking): extra-field data.priority; new-status-value data.status"
+    )
     assert polled[0].headers[DRIFT_HEADER] == "1 finding (1 breaking): renamed-field data.outputs -> data.output"
     assert refused.headers[DRIFT_HEADER] == "1 finding (1 breaking): error-shape-changed (error body)"
     assert balance.headers[DRIFT_HEADER] == "1 finding (1 breaking): type-changed code"
@@ -499,10 +568,16 @@ def test_each_drift_is_named_in_the_header_and_the_report(
 
 
 def test_the_answer_is_passed_through_byte_for_byte(
-        drifting: RunningServer, start_proxy: Callable[..., RunningProxy], key: str) -> None:
+    drifting: RunningServer, start_proxy: Callable[..., RunningProxy], key: str
+) -> None:
     proxy = start_proxy(drifting.base_url)
-    headers = {"Authorization": f"Bearer {key}", "X-Custom": "kept", "Connection": "keep-alive, X-Custom-Hop",
-               "X-Custom-Hop": "dropped", "Accept-Encoding": "br;q=1.0, gzip;q=0.8"}
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "X-Custom": "kept",
+        "Connection": "keep-alive, X-Custom-Hop",
+        "X-Custom-Hop": "dropped",
+        "Accept-Encoding": "br;q=1.0, gzip;q=0.8",
+    }
 
     echoed = httpx.post(f"{proxy.base_url}/echo/a%2Fb/c?x=1&x=2&y=%2F", content=b"raw \x00 body", headers=headers)
 
@@ -525,12 +600,14 @@ def test_the_answer_is_passed_through_byte_for_byte(
 
 
 def test_an_unreachable_upstream_is_a_502_envelope_and_a_reported_failure(
-        start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path) -> None:
+    start_proxy: Callable[..., RunningProxy], key: str, tmp_path: Path
+) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     proxy = start_proxy(dead)
 
-    answer = httpx.get(f"{proxy.base_url}/api/v3/predictions/{PREDICTION}/result",
-                       headers={"Authorization": f"Bearer {key}"})
+    answer = httpx.get(
+        f"{proxy.base_url}/api/v3/predictions/{PREDICTION}/result", headers={"Authorization": f"Bearer {key}"}
+    )
 
     assert answer.status_code == 502 and answer.headers[UPSTREAM_ERROR_HEADER] == "ConnectError"
     body = answer.json()
@@ -541,7 +618,8 @@ def test_an_unreachable_upstream_is_a_502_envelope_and_a_reported_failure(
 
 
 def test_an_upstream_timeout_is_a_502_naming_it(
-        drifting: RunningServer, start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+    drifting: RunningServer, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
     proxy = start_proxy(drifting.base_url, timeout=0.3)
 
     answer = httpx.get(f"{proxy.base_url}/api/v3/slow", timeout=10)

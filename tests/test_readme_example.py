@@ -37,8 +37,19 @@ def test_the_readme_example_passes_in_a_client_project(pytester: pytest.Pytester
     pytester.makepyfile(test_readme_example=code)
 
     result = pytester.runpytest(
-        "-p", "wavespeed_mock", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark",
-        "-W", "error", "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning")
+        "-p",
+        "wavespeed_mock",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:benchmark",
+        "-W",
+        "error",
+        "-W",
+        "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+    )
 
     result.assert_outcomes(passed=len(re.findall(r"^def test_", code, re.M)))
 
@@ -56,9 +67,21 @@ def test_the_readme_asgi_example_passes_in_a_client_project(pytester: pytest.Pyt
 
     # anyio's plugin by name too, in case plugin autoloading is off (PYTEST_DISABLE_PLUGIN_AUTOLOAD).
     result = pytester.runpytest(
-        "-p", "wavespeed_mock", "-p", "anyio", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-        "-p", "no:benchmark", "-W", "error",
-        "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning")
+        "-p",
+        "wavespeed_mock",
+        "-p",
+        "anyio",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:benchmark",
+        "-W",
+        "error",
+        "-W",
+        "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+    )
 
     result.assert_outcomes(passed=2)
     assert "wavespeed_asgi.sync_transport" in code and "wavespeed_asgi.transport" in code

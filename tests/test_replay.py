@@ -127,8 +127,10 @@ class Recorded:
 
 
 def queue_failure(upstream: RunningServer, key: str, model: str, code: int) -> None:
-    answer = httpx.post(f"{upstream.base_url}/_mock/outcomes",
-                        json={"outcome": {"status": "failed", "code": code}, "model": model, "tenant": key})
+    answer = httpx.post(
+        f"{upstream.base_url}/_mock/outcomes",
+        json={"outcome": {"status": "failed", "code": code}, "model": model, "tenant": key},
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -138,8 +140,10 @@ def recorded(upstream: RunningServer, tmp_path_factory: pytest.TempPathFactory) 
     directory = tmp_path_factory.mktemp("replay") / "cassettes"
     proxy = run_proxy_in_thread(ProxyConfig(upstream=upstream.base_url, record_dir=directory))
     try:
-        seen = {"t2i": drive(proxy.base_url, RECORDING_KEY, T2I, T2I_INPUT),
-                "png": drive(proxy.base_url, RECORDING_KEY, DEV, PNG_INPUT)}
+        seen = {
+            "t2i": drive(proxy.base_url, RECORDING_KEY, T2I, T2I_INPUT),
+            "png": drive(proxy.base_url, RECORDING_KEY, DEV, PNG_INPUT),
+        }
         queue_failure(upstream, RECORDING_KEY, EDIT, 1402)
         seen["failed"] = drive(proxy.base_url, RECORDING_KEY, EDIT, FAIL_INPUT)
     finally:
@@ -192,8 +196,7 @@ def test_the_recording_saw_what_the_round_trip_compares(recorded: Recorded) -> N
 
 
 @pytest.mark.parametrize("run", ["t2i", "png", "failed"])
-def test_a_replay_looks_to_the_sdk_as_the_recording_did(recorded: Recorded, replaying: RunningServer,
-                                                         run: str) -> None:
+def test_a_replay_looks_to_the_sdk_as_the_recording_did(recorded: Recorded, replaying: RunningServer, run: str) -> None:
     model, body = {"t2i": (T2I, T2I_INPUT), "png": (DEV, PNG_INPUT), "failed": (EDIT, FAIL_INPUT)}[run]
     original = recorded.seen[run]
 
@@ -206,8 +209,7 @@ def test_a_replay_looks_to_the_sdk_as_the_recording_did(recorded: Recorded, repl
     assert f"replaying cassette {original.ids[0]}.json" in described["notes"]
 
 
-def test_the_replayed_outputs_have_the_recorded_sizes_and_formats(recorded: Recorded,
-                                                                  replaying: RunningServer) -> None:
+def test_the_replayed_outputs_have_the_recorded_sizes_and_formats(recorded: Recorded, replaying: RunningServer) -> None:
     cassette = the_cassette(recorded.directory, recorded.seen["png"].ids[0])
     (output,) = cassette["outputs"]
     replayed = drive(replaying.base_url, key(), DEV, PNG_INPUT)
@@ -225,8 +227,12 @@ def test_no_cassette_holds_the_api_key(recorded: Recorded) -> None:
 
 def test_sync_mode_and_base64_behave_as_the_fake_does(recorded: Recorded, replaying: RunningServer) -> None:
     # The transport flags are not part of the match: the async recording answers a sync, inline request.
-    answer = httpx.post(f"{replaying.base_url}/api/v3/{DEV}", headers={"Authorization": f"Bearer {key()}"},
-                        json={**PNG_INPUT, "enable_sync_mode": True, "enable_base64_output": True}, timeout=30)
+    answer = httpx.post(
+        f"{replaying.base_url}/api/v3/{DEV}",
+        headers={"Authorization": f"Bearer {key()}"},
+        json={**PNG_INPUT, "enable_sync_mode": True, "enable_base64_output": True},
+        timeout=30,
+    )
 
     assert answer.status_code == 200, answer.text
     data = answer.json()["data"]
@@ -234,40 +240,58 @@ def test_sync_mode_and_base64_behave_as_the_fake_does(recorded: Recorded, replay
     with Image.open(io.BytesIO(base64.b64decode(data["outputs"][0], validate=True))) as picture:
         assert (picture.size, picture.format) == ((512, 384), "PNG")
     # Sync mode alone (the text-to-image model has no base64 flag): the outputs are links.
-    answer = httpx.post(f"{replaying.base_url}/api/v3/{T2I}", headers={"Authorization": f"Bearer {key()}"},
-                        json={**T2I_INPUT, "enable_sync_mode": True}, timeout=30)
+    answer = httpx.post(
+        f"{replaying.base_url}/api/v3/{T2I}",
+        headers={"Authorization": f"Bearer {key()}"},
+        json={**T2I_INPUT, "enable_sync_mode": True},
+        timeout=30,
+    )
     data = answer.json()["data"]
     assert data["status"] == "completed" and [urlsplit(u).path.rsplit(".")[-1] for u in data["outputs"]] == [
-        "jpeg", "jpeg"]
+        "jpeg",
+        "jpeg",
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- no match
 
 
-def test_strict_mode_names_the_nearest_cassette_and_what_differs(recorded: Recorded,
-                                                                 replaying: RunningServer) -> None:
+def test_strict_mode_names_the_nearest_cassette_and_what_differs(recorded: Recorded, replaying: RunningServer) -> None:
     t2i = f"{recorded.seen['t2i'].ids[0]}.json"
 
     refused = drive(replaying.base_url, key(), T2I, {**T2I_INPUT, "prompt": "three lighthouses"})
     assert refused.error is not None and "HTTP 404" in refused.error and t2i in refused.error
 
-    answer = httpx.post(f"{replaying.base_url}/api/v3/{T2I}", headers={"Authorization": f"Bearer {key()}"},
-                        json={**T2I_INPUT, "prompt": "three lighthouses", "num_images": 1})
+    answer = httpx.post(
+        f"{replaying.base_url}/api/v3/{T2I}",
+        headers={"Authorization": f"Bearer {key()}"},
+        json={**T2I_INPUT, "prompt": "three lighthouses", "num_images": 1},
+    )
     body = answer.json()
     assert answer.status_code == 404 and body["code"] == 404 and body["error_code"] == "replay_no_match"
-    assert body["nearest"] == {"cassette": t2i, "model": T2I, "differences": [
-        {"key": "num_images", "recorded": 2, "sent": 1},
-        {"key": "prompt", "recorded": "two lighthouses at dusk", "sent": "three lighthouses"},
-    ]}
-    assert (f'Nearest: {t2i}, which differs in num_images: recorded 2, sent 1; prompt: recorded "two lighthouses '
-            'at dusk", sent "three lighthouses".') in body["message"]
+    assert body["nearest"] == {
+        "cassette": t2i,
+        "model": T2I,
+        "differences": [
+            {"key": "num_images", "recorded": 2, "sent": 1},
+            {"key": "prompt", "recorded": "two lighthouses at dusk", "sent": "three lighthouses"},
+        ],
+    }
+    assert (
+        f'Nearest: {t2i}, which differs in num_images: recorded 2, sent 1; prompt: recorded "two lighthouses '
+        'at dusk", sent "three lighthouses".'
+    ) in body["message"]
     assert "--replay-mode lenient" in body["message"]
 
 
-def test_without_a_cassette_of_the_model_the_nearest_is_of_another(recorded: Recorded,
-                                                                   replaying: RunningServer) -> None:
-    answer = httpx.post(f"{replaying.base_url}/api/v3/{MULTI}", headers={"Authorization": f"Bearer {key()}"},
-                        json={"prompt": "this one breaks", "images": ["https://example.com/missing.png"]})
+def test_without_a_cassette_of_the_model_the_nearest_is_of_another(
+    recorded: Recorded, replaying: RunningServer
+) -> None:
+    answer = httpx.post(
+        f"{replaying.base_url}/api/v3/{MULTI}",
+        headers={"Authorization": f"Bearer {key()}"},
+        json={"prompt": "this one breaks", "images": ["https://example.com/missing.png"]},
+    )
     body = answer.json()
     assert answer.status_code == 404
     # The failed edit shares the prompt and the default guidance_scale: more equal keys than the other cassettes.
@@ -276,8 +300,9 @@ def test_without_a_cassette_of_the_model_the_nearest_is_of_another(recorded: Rec
     assert f"Nearest: {failed}, recorded for {EDIT} (no cassette is of {MULTI})." in body["message"]
 
 
-def test_lenient_mode_lets_the_generated_fake_answer(recorded: Recorded,
-                                                     start_fake: Callable[..., RunningServer]) -> None:
+def test_lenient_mode_lets_the_generated_fake_answer(
+    recorded: Recorded, start_fake: Callable[..., RunningServer]
+) -> None:
     fake = start_fake(replay=str(recorded.directory), replay_speed=0, replay_mode="lenient", progression="polls")
 
     generated = drive(fake.base_url, key(), T2I, {"prompt": "not recorded", "aspect_ratio": "1:1"})
@@ -293,8 +318,11 @@ def test_lenient_mode_lets_the_generated_fake_answer(recorded: Recorded,
 def retimed(recorded: Recorded, target: Path) -> dict[str, Any]:
     """The text-to-image cassette with statuses at 0.5 s (created), 2 s (processing) and 6 s (completed)."""
     cassette = the_cassette(recorded.directory, recorded.seen["t2i"].ids[0])
-    cassette["statuses"] = [{"status": "created", "at": 0.5, "seen": 1}, {"status": "processing", "at": 2.0, "seen": 3},
-                            {"status": "completed", "at": 6.0, "seen": 1}]
+    cassette["statuses"] = [
+        {"status": "created", "at": 0.5, "seen": 1},
+        {"status": "processing", "at": 2.0, "seen": 3},
+        {"status": "completed", "at": 6.0, "seen": 1},
+    ]
     cassette["final"]["at"] = 6.0
     assert problems(cassette) == []
     target.mkdir()
@@ -303,8 +331,9 @@ def retimed(recorded: Recorded, target: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("speed", [1.0, 2.0])
-def test_the_recorded_timings_play_on_the_fake_clock(recorded: Recorded, start_fake: Callable[..., RunningServer],
-                                                     tmp_path: Path, speed: float) -> None:
+def test_the_recorded_timings_play_on_the_fake_clock(
+    recorded: Recorded, start_fake: Callable[..., RunningServer], tmp_path: Path, speed: float
+) -> None:
     retimed(recorded, tmp_path / "retimed")
     fake = start_fake(replay=str(tmp_path / "retimed"), replay_speed=speed, frozen_clock=True)
     http = httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {key()}"})
@@ -331,8 +360,9 @@ def test_the_recorded_timings_play_on_the_fake_clock(recorded: Recorded, start_f
     assert data["executionTime"] == 6000 / speed
 
 
-def test_speed_zero_answers_each_recorded_status_once(recorded: Recorded, start_fake: Callable[..., RunningServer],
-                                                      tmp_path: Path) -> None:
+def test_speed_zero_answers_each_recorded_status_once(
+    recorded: Recorded, start_fake: Callable[..., RunningServer], tmp_path: Path
+) -> None:
     cassette = retimed(recorded, tmp_path / "retimed")
     cassette["statuses"][1:1] = [{"status": "queued", "at": 1.0, "seen": 2}]  # a status of the real API's own
     (tmp_path / "retimed" / "retimed.json").write_text(json.dumps(cassette), encoding="utf-8")
@@ -346,7 +376,8 @@ def test_speed_zero_answers_each_recorded_status_once(recorded: Recorded, start_
 
 
 def test_a_forced_step_moves_a_replay_through_its_recorded_statuses(
-        recorded: Recorded, start_fake: Callable[..., RunningServer], tmp_path: Path) -> None:
+    recorded: Recorded, start_fake: Callable[..., RunningServer], tmp_path: Path
+) -> None:
     retimed(recorded, tmp_path / "retimed")
     fake = start_fake(replay=str(tmp_path / "retimed"), frozen_clock=True)
     http = httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {key()}"})
@@ -362,9 +393,14 @@ def test_a_forced_step_moves_a_replay_through_its_recorded_statuses(
 
 
 def test_at_speed_zero_a_webhook_client_gets_its_delivery_without_polling(
-        recorded: Recorded, replaying: RunningServer, receiver: Receiver) -> None:
-    answer = httpx.post(f"{replaying.base_url}/api/v3/{T2I}", params={"webhook": receiver.url}, json=T2I_INPUT,
-                        headers={"Authorization": f"Bearer {key()}"})
+    recorded: Recorded, replaying: RunningServer, receiver: Receiver
+) -> None:
+    answer = httpx.post(
+        f"{replaying.base_url}/api/v3/{T2I}",
+        params={"webhook": receiver.url},
+        json=T2I_INPUT,
+        headers={"Authorization": f"Bearer {key()}"},
+    )
     assert answer.status_code == 200, answer.text
 
     [hook] = receiver.wait_for(1)
@@ -377,8 +413,11 @@ def test_at_speed_zero_a_webhook_client_gets_its_delivery_without_polling(
 
 
 def test_cassettes_of_one_request_replay_in_recorded_order(
-        upstream: RunningServer, start_proxy: Callable[[str, Path], RunningProxy],
-        start_fake: Callable[..., RunningServer], tmp_path: Path) -> None:
+    upstream: RunningServer,
+    start_proxy: Callable[[str, Path], RunningProxy],
+    start_fake: Callable[..., RunningServer],
+    tmp_path: Path,
+) -> None:
     # A client that retried: the first attempt failed, the second completed.
     recording = key()
     proxy = start_proxy(upstream.base_url, tmp_path / "retry")
@@ -398,27 +437,37 @@ def test_cassettes_of_one_request_replay_in_recorded_order(
 
 
 def test_a_refused_submit_replays_its_refusal(
-        upstream: RunningServer, start_proxy: Callable[[str, Path], RunningProxy],
-        start_fake: Callable[..., RunningServer], tmp_path: Path) -> None:
+    upstream: RunningServer,
+    start_proxy: Callable[[str, Path], RunningProxy],
+    start_fake: Callable[..., RunningServer],
+    tmp_path: Path,
+) -> None:
     recording = key()
-    httpx.post(f"{upstream.base_url}/_mock/faults", json={"status": 403, "message": "Insufficient balance",
-                                                          "path": f"/api/v3/{T2I}", "tenant": recording})
+    httpx.post(
+        f"{upstream.base_url}/_mock/faults",
+        json={"status": 403, "message": "Insufficient balance", "path": f"/api/v3/{T2I}", "tenant": recording},
+    )
     proxy = start_proxy(upstream.base_url, tmp_path / "refused")
-    refused = httpx.post(f"{proxy.base_url}/api/v3/{T2I}", json={"prompt": "no money"},
-                         headers={"Authorization": f"Bearer {recording}"})
+    refused = httpx.post(
+        f"{proxy.base_url}/api/v3/{T2I}", json={"prompt": "no money"}, headers={"Authorization": f"Bearer {recording}"}
+    )
     assert refused.status_code == 403
     fake = start_fake(replay=str(tmp_path / "refused"), replay_speed=0)
 
-    answer = httpx.post(f"{fake.base_url}/api/v3/{T2I}", json={"prompt": "no money"},
-                        headers={"Authorization": f"Bearer {key()}"})
+    answer = httpx.post(
+        f"{fake.base_url}/api/v3/{T2I}", json={"prompt": "no money"}, headers={"Authorization": f"Bearer {key()}"}
+    )
 
     assert answer.status_code == 403
     assert answer.json() == {"code": 403, "message": refused.json()["message"]}
 
 
 def test_uploads_match_by_file_name_and_size(
-        upstream: RunningServer, start_proxy: Callable[[str, Path], RunningProxy],
-        start_fake: Callable[..., RunningServer], tmp_path: Path) -> None:
+    upstream: RunningServer,
+    start_proxy: Callable[[str, Path], RunningProxy],
+    start_fake: Callable[..., RunningServer],
+    tmp_path: Path,
+) -> None:
     source = data_dir("fixtures") / "images" / "shapes-64x48.png"
     recording = key()
     proxy = start_proxy(upstream.base_url, tmp_path / "uploads")
@@ -436,24 +485,31 @@ def test_uploads_match_by_file_name_and_size(
 # ------------------------------------------------------------------------------------------ stores and start-up
 
 
-def test_a_replay_lives_in_a_redis_store(recorded: Recorded, start_fake: Callable[..., RunningServer],
-                                         redis_url: str) -> None:
+def test_a_replay_lives_in_a_redis_store(
+    recorded: Recorded, start_fake: Callable[..., RunningServer], redis_url: str
+) -> None:
     fake = start_fake(replay=str(recorded.directory), replay_speed=0, store=redis_url)
 
     assert drive(fake.base_url, key(), T2I, T2I_INPUT).visible() == recorded.seen["t2i"].visible()
 
 
 def test_the_settings_come_from_flags_and_the_environment(tmp_path: Path) -> None:
-    settings = Settings.from_env({"WAVESPEED_MOCK_REPLAY": str(tmp_path), "WAVESPEED_MOCK_REPLAY_SPEED": "0.5",
-                                  "WAVESPEED_MOCK_REPLAY_MODE": "lenient"})
+    settings = Settings.from_env(
+        {
+            "WAVESPEED_MOCK_REPLAY": str(tmp_path),
+            "WAVESPEED_MOCK_REPLAY_SPEED": "0.5",
+            "WAVESPEED_MOCK_REPLAY_MODE": "lenient",
+        }
+    )
     assert (settings.replay, settings.replay_speed, settings.replay_mode) == (str(tmp_path), 0.5, "lenient")
     assert Settings().replay is None and Settings().replay_speed == 1.0 and Settings().replay_mode == "strict"
     with pytest.raises(ValueError, match="replay_speed must not be negative"):
         Settings(replay_speed=-1).validated()
 
 
-def test_a_bad_cassette_is_a_one_line_start_up_error(recorded: Recorded, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_cassette_is_a_one_line_start_up_error(
+    recorded: Recorded, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     directory = tmp_path / "bad"
     shutil.copytree(recorded.directory, directory)
     broken = directory / f"{recorded.seen['png'].ids[0]}.json"

@@ -49,8 +49,14 @@ def test_every_source_table_file_is_in_its_canonical_form() -> None:
         assert load_table(path).dumps() == path.read_text(encoding="utf-8"), path.name
 
 
-@pytest.mark.parametrize("path", sorted(p.name for p in SCHEMAS.rglob("*.json") if "sources" not in p.parts
-                                        and p.name not in ("openapi.json", "index.json", "control-operations.json")))
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p.name
+        for p in SCHEMAS.rglob("*.json")
+        if "sources" not in p.parts and p.name not in ("openapi.json", "index.json", "control-operations.json")
+    ),
+)
 def test_every_generated_schema_is_valid_json_schema_2020_12(path: str) -> None:
     schema = json.loads(next(SCHEMAS.rglob(path)).read_text())
     Draft202012Validator.check_schema(schema)
@@ -67,11 +73,17 @@ def test_every_request_property_carries_its_provenance(catalog: Catalog) -> None
 
 def test_the_family_from_the_seeds_and_the_reference_notes_is_served(catalog: Catalog) -> None:
     expected = {
-        "wavespeed-ai/flux-kontext-dev", "wavespeed-ai/flux-kontext-dev/multi-ultra-fast",
-        "wavespeed-ai/flux-kontext-max", "wavespeed-ai/flux-kontext-pro/text-to-image",
-        "wavespeed-ai/flux-kontext-dev-ultra-fast", "wavespeed-ai/flux-kontext-dev/multi",
-        "wavespeed-ai/flux-kontext-dev-lora", "wavespeed-ai/flux-kontext-pro", "wavespeed-ai/flux-kontext-pro/multi",
-        "wavespeed-ai/flux-kontext-max/multi", "wavespeed-ai/flux-kontext-max/text-to-image",
+        "wavespeed-ai/flux-kontext-dev",
+        "wavespeed-ai/flux-kontext-dev/multi-ultra-fast",
+        "wavespeed-ai/flux-kontext-max",
+        "wavespeed-ai/flux-kontext-pro/text-to-image",
+        "wavespeed-ai/flux-kontext-dev-ultra-fast",
+        "wavespeed-ai/flux-kontext-dev/multi",
+        "wavespeed-ai/flux-kontext-dev-lora",
+        "wavespeed-ai/flux-kontext-pro",
+        "wavespeed-ai/flux-kontext-pro/multi",
+        "wavespeed-ai/flux-kontext-max/multi",
+        "wavespeed-ai/flux-kontext-max/text-to-image",
     }
     assert expected <= set(catalog.endpoints)
     index = json.loads((SCHEMAS / "index.json").read_text())["endpoints"]
@@ -94,8 +106,17 @@ def test_flux_kontext_dev_is_the_documented_loosest_reading_of_both_pages(catalo
 
 @pytest.mark.parametrize(
     ("size", "valid"),
-    [("256*256", True), ("1536*1024", True), ("1024*1024", True), ("255*256", False), ("1537*512", False),
-     ("1024x1024", False), ("1024*", False), ("01024*1024", False), ("abc", False)],
+    [
+        ("256*256", True),
+        ("1536*1024", True),
+        ("1024*1024", True),
+        ("255*256", False),
+        ("1537*512", False),
+        ("1024x1024", False),
+        ("1024*", False),
+        ("01024*1024", False),
+        ("abc", False),
+    ],
 )
 def test_size_is_w_times_h_with_each_side_in_range(catalog: Catalog, size: str, valid: bool) -> None:
     assert (catalog.validate(DEV, {"size": size}) == []) is valid
@@ -127,8 +148,10 @@ def test_every_example_body_shown_in_the_doc_pages_validates(catalog: Catalog, e
     # example does send is valid, and so is the example completed with those fields.
     omitted = example.get("page_omits_required", [])
     assert sorted((v.path, v.message) for v in violations) == [(name, "is required") for name in omitted]
-    completed = {**{name: "https://example.com/in.png" if name == "image" else "x" for name in omitted},
-                 **example["body"]}
+    completed = {
+        **{name: "https://example.com/in.png" if name == "image" else "x" for name in omitted},
+        **example["body"],
+    }
     assert catalog.validate(example["model"], completed) == []
 
 
@@ -156,17 +179,24 @@ def test_int_range_regex_matches_exactly_the_range(lo: int, span: int, probe: in
 
 
 def _table(version: str, *params: Param) -> EndpointTable:
-    return EndpointTable(model="acme/model", version=version, source=Source(kind="doc-page", ref=version),
-                         request=params)
+    return EndpointTable(
+        model="acme/model", version=version, source=Source(kind="doc-page", ref=version), request=params
+    )
 
 
 def test_reconciliation_rules_on_small_tables(tmp_path: Path) -> None:
-    older = _table("docs-a", Param("prompt", "string", required=True, row=1),
-                   Param("steps", "integer", default=28, minimum=1, maximum=50, row=2),
-                   Param("fmt", "string", default="jpeg", enum=("jpeg", "png"), row=3))
-    newer = _table("docs-b", Param("prompt", "string", required=True, row=1),
-                   Param("steps", "integer", default=30, minimum=4, maximum=60, row=2),
-                   Param("mode", "string", required=True, row=3))
+    older = _table(
+        "docs-a",
+        Param("prompt", "string", required=True, row=1),
+        Param("steps", "integer", default=28, minimum=1, maximum=50, row=2),
+        Param("fmt", "string", default="jpeg", enum=("jpeg", "png"), row=3),
+    )
+    newer = _table(
+        "docs-b",
+        Param("prompt", "string", required=True, row=1),
+        Param("steps", "integer", default=30, minimum=4, maximum=60, row=2),
+        Param("mode", "string", required=True, row=3),
+    )
     for t in (older, newer):
         (tmp_path / f"acme__model@{t.version}.json").write_text(t.dumps())
     for name in ("overlays.json", "descriptions.json"):

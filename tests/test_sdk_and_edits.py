@@ -26,8 +26,7 @@ def decode(data: bytes) -> Image.Image:
 
 
 def test_sdk_run_polls_until_completed_and_outputs_decode(live: Live) -> None:
-    output = sdk(live).run(T2I, {"prompt": "a lighthouse", "aspect_ratio": "3:2", "num_images": 2},
-                           poll_interval=0.01)
+    output = sdk(live).run(T2I, {"prompt": "a lighthouse", "aspect_ratio": "3:2", "num_images": 2}, poll_interval=0.01)
 
     images = [decode(live.http.get(url).content) for url in output["outputs"]]
     assert [(i.size, i.format) for i in images] == [((1248, 832), "JPEG")] * 2
@@ -42,8 +41,11 @@ def test_sdk_run_in_sync_mode_gets_outputs_from_the_submit(live: Live) -> None:
 
 
 def test_sdk_base64_request_returns_decodable_images(live: Live) -> None:
-    output = sdk(live).run(DEV, {"prompt": "x", "size": "288*352", "output_format": "png",
-                                 "enable_base64_output": True}, poll_interval=0.01)
+    output = sdk(live).run(
+        DEV,
+        {"prompt": "x", "size": "288*352", "output_format": "png", "enable_base64_output": True},
+        poll_interval=0.01,
+    )
 
     image = decode(base64.b64decode(output["outputs"][0]))
     assert (image.size, image.format) == ((288, 352), "PNG")
@@ -71,11 +73,18 @@ def test_edit_from_a_data_uri_is_visibly_the_same_picture_and_follows_its_size(l
     source = _fixture_image()
     data_uri = "data:image/png;base64," + base64.b64encode(source).decode()
 
-    edited = decode(live.http.get(live.run_to_end(EDIT, {"prompt": "make it blue", "image": data_uri,
-                                                     "seed": 1})["outputs"][0]).content)
-    unrelated = decode(live.http.get(live.run_to_end(EDIT, {"prompt": "make it blue",
-                                                        "image": "https://example.com/other.png",
-                                                        "seed": 1})["outputs"][0]).content)
+    edited = decode(
+        live.http.get(
+            live.run_to_end(EDIT, {"prompt": "make it blue", "image": data_uri, "seed": 1})["outputs"][0]
+        ).content
+    )
+    unrelated = decode(
+        live.http.get(
+            live.run_to_end(EDIT, {"prompt": "make it blue", "image": "https://example.com/other.png", "seed": 1})[
+                "outputs"
+            ][0]
+        ).content
+    )
 
     original = decode(source)
     assert edited.width / edited.height == pytest.approx(original.width / original.height, rel=0.05)

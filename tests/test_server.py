@@ -154,8 +154,9 @@ def test_api_key_option_restricts_the_accepted_keys(start_server) -> None:  # ty
 def test_a_prediction_is_visible_only_to_the_key_that_created_it(live: Live) -> None:
     prediction_id = live.submit(T2I, {"prompt": "x"}).json()["data"]["id"]
 
-    response = httpx.get(f"{live.base_url}/api/v3/predictions/{prediction_id}/result",
-                         headers={"Authorization": "Bearer somebody-else"})
+    response = httpx.get(
+        f"{live.base_url}/api/v3/predictions/{prediction_id}/result", headers={"Authorization": "Bearer somebody-else"}
+    )
 
     assert response.status_code == 404
     assert response.json()["code"] == 404
@@ -183,8 +184,10 @@ def test_routing_errors_use_the_error_envelope(
 
 
 def test_validation_400_lists_every_violation_with_path_and_reason(live: Live, catalog: Catalog) -> None:
-    response = live.submit("wavespeed-ai/flux-kontext-dev-ultra-fast",
-                           {"size": "100*2000", "num_images": 9, "output_format": "gif", "seed": "7"})
+    response = live.submit(
+        "wavespeed-ai/flux-kontext-dev-ultra-fast",
+        {"size": "100*2000", "num_images": 9, "output_format": "gif", "seed": "7"},
+    )
 
     assert response.status_code == 400
     body = response.json()
@@ -276,8 +279,9 @@ def test_sync_mode_past_the_timeout_answers_5004_and_stays_pollable(start_server
 
 
 def test_base64_mode_returns_naked_base64_of_the_image(live: Live) -> None:
-    data = live.run_to_end(DEV, {"prompt": "x", "size": "256*320", "output_format": "png",
-                                 "enable_base64_output": True})
+    data = live.run_to_end(
+        DEV, {"prompt": "x", "size": "256*320", "output_format": "png", "enable_base64_output": True}
+    )
 
     image = decode(base64.b64decode(data["outputs"][0], validate=True))
 
@@ -286,8 +290,9 @@ def test_base64_mode_returns_naked_base64_of_the_image(live: Live) -> None:
 
 
 def test_webhook_with_base64_is_rejected_with_the_documented_body(live: Live, catalog: Catalog) -> None:
-    response = live.submit(DEV, {"prompt": "x", "enable_base64_output": True},
-                           params={"webhook": "http://127.0.0.1:9/hook"})
+    response = live.submit(
+        DEV, {"prompt": "x", "enable_base64_output": True}, params={"webhook": "http://127.0.0.1:9/hook"}
+    )
 
     assert response.status_code == 400
     check(catalog.error_schema, response.json())

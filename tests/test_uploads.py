@@ -39,8 +39,9 @@ def put(url: str, data: bytes, headers: dict[str, str] | None = None) -> httpx.R
     return httpx.put(url, content=data, headers=headers or {})
 
 
-def multipart(live: Live, data: bytes, filename: str = "shapes.png",
-              content_type: str = "application/octet-stream") -> httpx.Response:
+def multipart(
+    live: Live, data: bytes, filename: str = "shapes.png", content_type: str = "application/octet-stream"
+) -> httpx.Response:
     # What the Go SDK's multipart.Writer.CreateFormFile sends: the part typed application/octet-stream.
     return live.http.post("/api/v3/media/upload/binary", files={"file": (filename, data, content_type)})
 
@@ -54,8 +55,9 @@ def test_sdk_upload_returns_a_url_an_edit_derives_its_output_from(live: Live) ->
 
     url = client.upload(str(source))
     edited = client.run(EDIT, {"prompt": "make it blue", "image": url, "seed": 1}, poll_interval=0.01)
-    unrelated = client.run(EDIT, {"prompt": "make it blue", "image": "https://example.com/other.png", "seed": 1},
-                           poll_interval=0.01)
+    unrelated = client.run(
+        EDIT, {"prompt": "make it blue", "image": "https://example.com/other.png", "seed": 1}, poll_interval=0.01
+    )
 
     assert url.startswith(f"{live.base_url}/media/uploads/") and url.endswith("/" + source.name)
     assert httpx.get(url).content == source.read_bytes()
@@ -139,13 +141,16 @@ def test_the_download_url_is_404_until_the_bytes_arrive(live: Live) -> None:
     assert response.status_code == 404 and response.json()["code"] == 404
 
 
-@pytest.mark.parametrize(("body", "paths"), [
-    ({}, ["filename", "size"]),
-    ({"filename": "", "size": "12"}, ["filename", "size"]),
-    ({"filename": "a.png", "size": 0}, ["size"]),
-    ({"filename": "a.png", "size": True}, ["size"]),
-    ({"filename": "a.png", "size": 3, "content_type": "png"}, ["content_type"]),
-])
+@pytest.mark.parametrize(
+    ("body", "paths"),
+    [
+        ({}, ["filename", "size"]),
+        ({"filename": "", "size": "12"}, ["filename", "size"]),
+        ({"filename": "a.png", "size": 0}, ["size"]),
+        ({"filename": "a.png", "size": True}, ["size"]),
+        ({"filename": "a.png", "size": 3, "content_type": "png"}, ["content_type"]),
+    ],
+)
 def test_a_bad_ticket_is_400_listing_every_problem(live: Live, body: dict[str, object], paths: list[str]) -> None:
     response = ticket(live, body)
 
@@ -239,8 +244,9 @@ def test_a_streamed_multipart_body_is_cut_off_once_far_past_the_limit(start_serv
             yield b"x" * 65536
         yield b"\r\n--b--\r\n"
 
-    response = server.http.post("/api/v3/media/upload/binary", content=body(),
-                                headers={"Content-Type": "multipart/form-data; boundary=b"})
+    response = server.http.post(
+        "/api/v3/media/upload/binary", content=body(), headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
 
     assert response.status_code == 413
     assert server.backend.store.get_blob(hashlib.sha256(b"x" * 1000).hexdigest()) is None
@@ -262,8 +268,11 @@ def test_the_same_content_is_stored_once_whichever_way_it_arrives(live: Live) ->
     token = slot["download_url"].split("/")[-2]
     assert live.running.app.state.mock.uploads.content_key(token) == key
     assert live.backend.store.get_blob(key) is not None
-    assert [s.filename for s in live.running.app.state.mock.uploads.uploads(live.tenant)] == ["one.png", "two.png",
-                                                                                     "three.png"]
+    assert [s.filename for s in live.running.app.state.mock.uploads.uploads(live.tenant)] == [
+        "one.png",
+        "two.png",
+        "three.png",
+    ]
 
 
 def test_a_multipart_upload_url_is_an_edit_input_served_by_this_mock(live: Live) -> None:
@@ -286,8 +295,9 @@ def test_reset_of_a_tenant_retires_its_ticket_urls(live: Live) -> None:
 
 
 def test_an_uploaded_file_that_is_not_a_picture_is_a_400_as_an_edit_input(live: Live) -> None:
-    uploaded = live.http.post("/api/v3/media/upload/binary",
-                              files={"file": ("notes.txt", b"not a picture", "text/plain")}).json()["data"]
+    uploaded = live.http.post(
+        "/api/v3/media/upload/binary", files={"file": ("notes.txt", b"not a picture", "text/plain")}
+    ).json()["data"]
 
     response = live.submit("wavespeed-ai/flux-kontext-max", {"prompt": "x", "image": uploaded["download_url"]})
 

@@ -72,16 +72,21 @@ def _run_to_end(http: httpx.Client, model: str, body: dict[str, Any]) -> dict[st
 
 def test_schemas_add_writes_source_tables_and_generated_schemas(folder: Path) -> None:
     sources = sorted(p.name for p in (folder / "sources").iterdir())
-    assert sources == ["acme__example-model@docs-acme_v1_pipe.json",
-                       "acme__motion-v1__text-to-video@catalog-acme_catalog.json",
-                       "acme__pixel-forge@catalog-acme_catalog.json", "descriptions.json", "overlays.json"]
+    assert sources == [
+        "acme__example-model@docs-acme_v1_pipe.json",
+        "acme__motion-v1__text-to-video@catalog-acme_catalog.json",
+        "acme__pixel-forge@catalog-acme_catalog.json",
+        "descriptions.json",
+        "overlays.json",
+    ]
     index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
     assert [e["model"] for e in index["endpoints"]] == ["acme/example-model", MOTION, FORGE]
     forge = index["endpoints"][2]
     assert (forge["price_usd"], forge["price_unit"], forge["catalog"]["type"]) == (0.03, "image", "text-to-image")
     request = json.loads((folder / forge["request"]).read_text(encoding="utf-8"))
     assert request["properties"]["size"]["x-provenance"] == [
-        {"source": "acme/pixel-forge@catalog-acme_catalog", "table": "request", "row": 3}]
+        {"source": "acme/pixel-forge@catalog-acme_catalog", "table": "request", "row": 3}
+    ]
     # The response envelope is not in a catalog: it comes from the reference notes, and says so.
     submit = json.loads((folder / forge["submit_response"]).read_text(encoding="utf-8"))
     assert submit["required"] == ["code", "message", "data"]
@@ -94,7 +99,8 @@ def test_adding_the_same_source_again_changes_nothing(folder: Path, capsys: pyte
 
 
 def test_models_picks_catalog_entries_and_the_folder_defaults_to_the_serve_variable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("WAVESPEED_MOCK_SCHEMAS", str(tmp_path))
     assert cli.main(["schemas", "add", str(CATALOG_FILE), "--models", "acme/motion-*"]) == 0
     assert f"added {MOTION}@catalog-acme_catalog" in capsys.readouterr().out
@@ -102,16 +108,19 @@ def test_models_picks_catalog_entries_and_the_folder_defaults_to_the_serve_varia
     assert FORGE not in catalog_for(str(tmp_path)).endpoints
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["schemas", "add", str(CATALOG_FILE)], "say where with --into DIR (or set WAVESPEED_MOCK_SCHEMAS)"),
-    (["schemas", "add", "missing.json", "--into", "{tmp}"], "No such file or directory"),
-    (["schemas", "add", str(CATALOG_FILE), "--models", "nobody/*", "--into", "{tmp}"], "no model matches nobody/*"),
-    (["schemas", "add", "{tmp}/broken.json", "--into", "{tmp}"], "entry 0 has no model_id"),
-    (["serve", "--schemas", "{tmp}/nothing-here"], "holds no generated schemas (no index.json)"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["schemas", "add", str(CATALOG_FILE)], "say where with --into DIR (or set WAVESPEED_MOCK_SCHEMAS)"),
+        (["schemas", "add", "missing.json", "--into", "{tmp}"], "No such file or directory"),
+        (["schemas", "add", str(CATALOG_FILE), "--models", "nobody/*", "--into", "{tmp}"], "no model matches nobody/*"),
+        (["schemas", "add", "{tmp}/broken.json", "--into", "{tmp}"], "entry 0 has no model_id"),
+        (["serve", "--schemas", "{tmp}/nothing-here"], "holds no generated schemas (no index.json)"),
+    ],
+)
 def test_usage_and_input_errors_are_one_line_and_exit_2(
-        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("WAVESPEED_MOCK_SCHEMAS", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "broken.json").write_text('[{"name": "no id"}]', encoding="utf-8")
@@ -162,12 +171,24 @@ def test_the_models_list_shows_added_models_with_their_catalog_facts(fake: httpx
     assert {T2I, FORGE, MOTION, "acme/example-model"} <= set(by_id)
     motion = by_id[MOTION]
     assert (motion["name"], motion["type"], motion["base_price"], motion["sort_order"]) == (
-        "Acme Motion v1 Text-to-Video", "text-to-video", 0.2, 340)
+        "Acme Motion v1 Text-to-Video",
+        "text-to-video",
+        0.2,
+        340,
+    )
     assert motion["formula"] == '{"total_price": base_price * duration / 5}'
     request = motion["api_schema"]["api_schemas"][0]["request_schema"]
     assert request["required"] == ["prompt"]
-    assert request["x-order-properties"] == ["prompt", "size", "duration", "fps", "camera_moves", "loop", "seed",
-                                             "enable_sync_mode"]
+    assert request["x-order-properties"] == [
+        "prompt",
+        "size",
+        "duration",
+        "fps",
+        "camera_moves",
+        "loop",
+        "seed",
+        "enable_sync_mode",
+    ]
 
 
 def test_the_environment_variable_adds_the_folder_too(folder: Path) -> None:
@@ -190,8 +211,20 @@ def _free_port() -> int:
 def served(folder: Path) -> Iterator[str]:
     """`wavespeed-mock serve --schemas DIR` in its own process on a free loopback port, ready when yielded."""
     port = _free_port()
-    command = [sys.executable, "-m", "mock_server", "serve", "--schemas", str(folder), "--port", str(port),
-               "--progression", "polls", "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "mock_server",
+        "serve",
+        "--schemas",
+        str(folder),
+        "--port",
+        str(port),
+        "--progression",
+        "polls",
+        "--log-level",
+        "warning",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAVESPEED_MOCK_")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
@@ -233,10 +266,9 @@ def test_serve_with_schemas_validates_and_serves_the_added_models(served: str) -
         assert http.post(f"/api/v3/{T2I}", json={"prompt": "still served"}).status_code == 200
 
 
-
 # ------------------------------------------------------------------------------------------- the pytest plugin
 
-CLIENT_TESTS = '''
+CLIENT_TESTS = """
 import httpx
 
 FORGE = "acme/pixel-forge"
@@ -252,11 +284,12 @@ def test_session_server(wavespeed):
     response = httpx.post(f"{wavespeed.base_url}/api/v3/{FORGE}", json={"prompt": "y"}, headers=wavespeed.headers)
     assert response.status_code == 200
     wavespeed.assert_submitted(FORGE, prompt="y")
-'''
+"""
 
 
 def test_the_pytest_plugin_serves_the_folder_named_by_its_ini_option_or_flag(
-        pytester: pytest.Pytester, folder: Path) -> None:
+    pytester: pytest.Pytester, folder: Path
+) -> None:
     shutil.copytree(folder, pytester.path / "extra-schemas")
     pytester.makeini("[pytest]\nwavespeed_schemas = extra-schemas\n")
     pytester.makepyfile(CLIENT_TESTS)
@@ -280,10 +313,15 @@ def test_adding_a_doc_page_to_a_copy_of_the_shipped_folder_changes_no_shipped_sc
     after = {p.relative_to(shipped): p.read_bytes() for p in shipped.rglob("*.json")}
     changed = {name for name in after if before.get(name) != after[name]}
     assert {str(n) for n in changed} == {
-        "sources/acme__example-model@docs-acme_v1_pipe.json", "sources/overlays.json",  # typed, see _with_envelope
-        "index.json", "openapi.json", "result-response.json",
-        "endpoints/acme__example-model.request.json", "endpoints/acme__example-model.submit-response.json",
-        "endpoints/acme__example-model.result-response.json"}
+        "sources/acme__example-model@docs-acme_v1_pipe.json",
+        "sources/overlays.json",  # typed, see _with_envelope
+        "index.json",
+        "openapi.json",
+        "result-response.json",
+        "endpoints/acme__example-model.request.json",
+        "endpoints/acme__example-model.submit-response.json",
+        "endpoints/acme__example-model.result-response.json",
+    }
     assert sorted(added.changed) == sorted(str(n) for n in changed if not str(n).startswith("sources/"))
 
 

@@ -31,7 +31,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float | None 
     timestamp = headers["webhook-timestamp"]
     if version != "v3" or abs((now or time.time()) - int(timestamp)) > 300:
         return False
-    key = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    key = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
     message = f"{headers['webhook-id']}.{timestamp}.".encode() + body
     expected = hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, received)
@@ -76,8 +76,9 @@ def server(start_server: Callable[..., Live]) -> Live:
 # --- payload and signature ----------------------------------------------------------------------------------
 
 
-def test_a_completed_prediction_posts_the_bare_prediction_signed_as_documented(server: Live,
-                                                                                receiver: Receiver) -> None:
+def test_a_completed_prediction_posts_the_bare_prediction_signed_as_documented(
+    server: Live, receiver: Receiver
+) -> None:
     body = {"prompt": "a kite", "num_images": 2}
     prediction_id = submit(server, receiver.url, body)
     polled = finish(server, prediction_id)
@@ -128,7 +129,8 @@ def test_the_secret_endpoint_needs_the_key_and_answers_a_whsec_secret(server: Li
 
 
 def test_a_configured_secret_signs_and_a_seed_makes_the_random_one_reproducible(
-        start_server: Callable[..., Live], receiver: Receiver) -> None:
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     configured = start_server(webhook_secret="whsec_configured-secret", **FAST)
     seeded = [start_server(seed=7), start_server(seed=7)]
 
@@ -151,8 +153,9 @@ def test_sync_mode_submits_deliver_too(server: Live, receiver: Receiver) -> None
 # --- retries ------------------------------------------------------------------------------------------------
 
 
-def test_a_500_is_retried_with_the_same_webhook_id_and_both_attempts_are_recorded(server: Live,
-                                                                                   receiver: Receiver) -> None:
+def test_a_500_is_retried_with_the_same_webhook_id_and_both_attempts_are_recorded(
+    server: Live, receiver: Receiver
+) -> None:
     receiver.script.append(500)
     prediction_id = submit(server, receiver.url)
     finish(server, prediction_id)
@@ -222,17 +225,20 @@ def test_a_host_outside_the_allowlist_is_never_contacted(server: Live, monkeypat
         assert entry.status is None and entry.note == "blocked: host not in the webhook allowlist"
 
 
-@pytest.mark.parametrize(("url", "allowed"), [
-    ("http://127.0.0.1:9/hook", True),
-    ("http://127.8.9.10/hook", True),
-    ("http://localhost:9/hook", True),
-    ("http://[::1]:9/hook", True),
-    ("https://hooks.example.test/x", True),
-    ("http://192.0.2.10/hook", False),
-    ("http://example.com/hook", False),
-    ("ftp://127.0.0.1/hook", False),
-    ("not a url", False),
-])
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:9/hook", True),
+        ("http://127.8.9.10/hook", True),
+        ("http://localhost:9/hook", True),
+        ("http://[::1]:9/hook", True),
+        ("https://hooks.example.test/x", True),
+        ("http://192.0.2.10/hook", False),
+        ("http://example.com/hook", False),
+        ("ftp://127.0.0.1/hook", False),
+        ("not a url", False),
+    ],
+)
 def test_loopback_and_configured_hosts_are_allowed(catalog: Catalog, url: str, allowed: bool) -> None:
     settings = Settings(webhook_allow=("hooks.example.test",))
 
@@ -298,8 +304,9 @@ def test_delay_mode_holds_each_delivery(server: Live, receiver: Receiver) -> Non
     assert hook.at - finished_at >= 0.25
 
 
-def test_adversarial_settings_apply_per_tenant_and_reset_clears_them(start_server: Callable[..., Live],
-                                                                     receiver: Receiver) -> None:
+def test_adversarial_settings_apply_per_tenant_and_reset_clears_them(
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     server = start_server(**FAST)
     webhooks = dispatcher(server)
     webhooks.configure(tenant="someone-else", duplicate=True)
@@ -319,8 +326,9 @@ def test_adversarial_settings_apply_per_tenant_and_reset_clears_them(start_serve
 # --- nobody polls -------------------------------------------------------------------------------------------
 
 
-def test_a_time_progressed_prediction_nobody_polls_still_delivers(start_server: Callable[..., Live],
-                                                                   receiver: Receiver) -> None:
+def test_a_time_progressed_prediction_nobody_polls_still_delivers(
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     server = start_server(progression="time", latency_scale=0.01, **FAST)
     prediction_id = submit(server, receiver.url)
 
@@ -331,8 +339,9 @@ def test_a_time_progressed_prediction_nobody_polls_still_delivers(start_server: 
     assert (hook.json()["id"], hook.json()["status"]) == (prediction_id, "completed")
 
 
-def test_with_a_frozen_clock_advancing_it_and_ticking_delivers(start_server: Callable[..., Live],
-                                                               receiver: Receiver) -> None:
+def test_with_a_frozen_clock_advancing_it_and_ticking_delivers(
+    start_server: Callable[..., Live], receiver: Receiver
+) -> None:
     server = start_server(progression="time", frozen_clock=True, **FAST)
     prediction_id = submit(server, receiver.url)
 

@@ -28,12 +28,26 @@ FORMAT = "wavespeed-mock cassette"
 VERSION = 1
 REDACTED = "[REDACTED]"
 # Keys whose values are credentials wherever they appear in a recorded object.
-SECRET_KEYS = frozenset({"authorization", "cookie", "set-cookie", "api_key", "apikey", "x-api-key", "access_token",
-                         "password", "secret", "webhook_secret"})
+SECRET_KEYS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "api_key",
+        "apikey",
+        "x-api-key",
+        "access_token",
+        "password",
+        "secret",
+        "webhook_secret",
+    }
+)
 # Query parameters that make a URL a credential (S3/GCS presigned URLs, CloudFront, Azure SAS, tokens).
 SIGNED_PARAM = re.compile(
     r"^(x-amz-.*|x-goog-.*|signature|sig|.*token.*|.*secret.*|.*api[_-]?key.*|key|key-pair-id|policy|credential"
-    r"|expires|auth.*|se|sp|sv|sr|st|skoid|sktid)$", re.IGNORECASE)
+    r"|expires|auth.*|se|sp|sv|sr|st|skoid|sktid)$",
+    re.IGNORECASE,
+)
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*)(;base64)?,", re.IGNORECASE)
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
 _INLINE_LIMIT = 2048  # longer base64-looking strings are inline media, not text
@@ -68,8 +82,10 @@ def scrub(value: Any, secrets: Iterable[str] = ()) -> Any:
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, dict):
-        return {_scrub_text(str(k), secrets): REDACTED if str(k).lower() in SECRET_KEYS else _scrub(v, secrets)
-                for k, v in value.items()}
+        return {
+            _scrub_text(str(k), secrets): REDACTED if str(k).lower() in SECRET_KEYS else _scrub(v, secrets)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_scrub(v, secrets) for v in value]
     if isinstance(value, str):
@@ -93,7 +109,7 @@ def _scrub_text(text: str, secrets: list[str]) -> str:
 def summarise_data_uri(uri: str) -> str:
     """``[data-uri image/png sha256:<hex> bytes:<n>]``: inline pictures are identified, not stored."""
     match = _DATA_URI.match(uri)
-    payload = uri[match.end():] if match else uri.partition(",")[2]
+    payload = uri[match.end() :] if match else uri.partition(",")[2]
     mime = (match.group(1) if match else None) or "text/plain"
     data: bytes
     if match and match.group(3):
@@ -114,8 +130,9 @@ def upload_marker(filename: Any, size: Any) -> str:
     return f"[upload {filename} bytes:{size}]"
 
 
-def normalized_input(model: str, body: Mapping[str, Any], catalog: Catalog,
-                     uploads: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def normalized_input(
+    model: str, body: Mapping[str, Any], catalog: Catalog, uploads: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
     """What a replay matches on: documented defaults filled in, the transport flags (sync, base64) left out
     (they are recorded beside it), uploaded files named by what they are rather than their one-off URL.
 
@@ -123,8 +140,11 @@ def normalized_input(model: str, body: Mapping[str, Any], catalog: Catalog,
     endpoint = catalog.get(model)
     merged: dict[str, Any] = {}
     if endpoint is not None:
-        merged = {name: prop["default"] for name, prop in endpoint.properties.items()
-                  if isinstance(prop, dict) and "default" in prop}
+        merged = {
+            name: prop["default"]
+            for name, prop in endpoint.properties.items()
+            if isinstance(prop, dict) and "default" in prop
+        }
     merged.update(body)
     for flag in TRANSPORT_FLAGS:
         merged.pop(flag, None)
@@ -147,8 +167,14 @@ def digest(model: str, normalized: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def match_key(model: str, body: Mapping[str, Any], catalog: Catalog, *, secrets: Iterable[str] = (),
-              uploads: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict[str, Any], str]:
+def match_key(
+    model: str,
+    body: Mapping[str, Any],
+    catalog: Catalog,
+    *,
+    secrets: Iterable[str] = (),
+    uploads: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, Any], str]:
     """The normalized input and digest of a submit, exactly as the recorder writes them into ``match``: the body
     scrubbed (credentials, signed URLs, inline media), then normalized."""
     normalized = normalized_input(model, scrub(dict(body), secrets), catalog, uploads or {})

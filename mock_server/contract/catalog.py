@@ -116,8 +116,10 @@ class Catalog:
         clone.openapi = copy.deepcopy(self.openapi)
         for directory in extra_dirs:
             if not (directory / "index.json").is_file():
-                raise ValueError(f"{directory} holds no generated schemas (no index.json); "
-                                 f"create it with `wavespeed-mock schemas add SOURCE --into {directory}`")
+                raise ValueError(
+                    f"{directory} holds no generated schemas (no index.json); "
+                    f"create it with `wavespeed-mock schemas add SOURCE --into {directory}`"
+                )
             models = clone._load_endpoints(directory)
             _merge_openapi(clone.openapi, _read(directory / "openapi.json"), models)
         clone.openapi_bytes = json.dumps(clone.openapi).encode()
@@ -155,8 +157,10 @@ def _reason(error: ValidationError) -> str:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "pattern" and "x-dimension-range" in schema:
         bounds = schema["x-dimension-range"]
-        return (f"{error.instance!r} must be 'WIDTH*HEIGHT' with each side between "
-                f"{bounds['minimum']} and {bounds['maximum']} pixels")
+        return (
+            f"{error.instance!r} must be 'WIDTH*HEIGHT' with each side between "
+            f"{bounds['minimum']} and {bounds['maximum']} pixels"
+        )
     if error.validator == "required":
         return "is required"
     if error.validator == "additionalProperties":

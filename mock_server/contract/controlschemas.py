@@ -50,7 +50,8 @@ def load(directory: Path | None = None) -> ControlSchemas:
     root = directory or data_dir("schemas") / "control"
     schemas = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.glob("*.json"))}
     registry: Registry[Any] = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
     validators = {stem: Draft202012Validator(schema, registry=registry) for stem, schema in schemas.items()}
     operations = {s["x-operation"]["name"]: stem for stem, s in schemas.items() if "x-operation" in s}
     return ControlSchemas(schemas, validators, operations)
@@ -78,16 +79,16 @@ def validate_control(name: str, body: Any, schemas: ControlSchemas | None = None
     return sorted(found, key=lambda v: v.path)
 
 
-def check_control(name: str, body: Any, *, what: str | None = None,
-                  schemas: ControlSchemas | None = None) -> Any:
+def check_control(name: str, body: Any, *, what: str | None = None, schemas: ControlSchemas | None = None) -> Any:
     """``body`` validated against operation ``name``'s schema and normalised; :class:`BadRequest` listing every
     violation otherwise. Operations without a body schema get ``body`` back unchanged."""
     schemas = schemas or default()
     violations = validate_control(name, body, schemas)
     if violations:
         listed = "; ".join(f"{v.path}: {v.message}" for v in violations)
-        raise BadRequest(f"Invalid {what or 'control body for ' + name}: {listed}",
-                         errors=[v.to_json() for v in violations])
+        raise BadRequest(
+            f"Invalid {what or 'control body for ' + name}: {listed}", errors=[v.to_json() for v in violations]
+        )
     return normalize(name, body, schemas)
 
 
@@ -101,8 +102,10 @@ def normalize(name: str, body: Any, schemas: ControlSchemas | None = None) -> An
     if name != ENQUEUE or not isinstance(body, dict) or "outcome" in body:
         return body
     fields = schemas.outcome_fields
-    return {"outcome": {k: v for k, v in body.items() if k in fields},
-            **{k: v for k, v in body.items() if k not in fields}}
+    return {
+        "outcome": {k: v for k, v in body.items() if k in fields},
+        **{k: v for k, v in body.items() if k not in fields},
+    }
 
 
 # --- bundling: one self-contained schema (hypothesis-jsonschema, OpenAPI components) -----------------------
@@ -114,8 +117,10 @@ def bundle(stem: str, schemas: ControlSchemas | None = None) -> Json:
     schemas = schemas or default()
     needed = _referenced(stem, schemas.schemas)
     root = rewrite_refs(schemas.schemas[stem], stem, lambda s: "#" if s == stem else f"#/$defs/{s}")
-    defs = {s: _embedded(rewrite_refs(schemas.schemas[s], s, lambda t: "#" if t == stem else f"#/$defs/{t}"))
-            for s in sorted(needed - {stem})}
+    defs = {
+        s: _embedded(rewrite_refs(schemas.schemas[s], s, lambda t: "#" if t == stem else f"#/$defs/{t}"))
+        for s in sorted(needed - {stem})
+    }
     if defs:
         root["$defs"] = {**root.get("$defs", {}), **defs}
     return root

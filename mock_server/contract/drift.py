@@ -100,11 +100,22 @@ def _diff_params(
         if o is None and n is not None:
             breaking = n.required and undocumented is None
             what = "required" if n.required else "optional"
-            changes.append(Change("parameter-added", loc, None, _summary(n), breaking,
-                                  _note(f"new {what} parameter", undocumented)))
+            changes.append(
+                Change(
+                    "parameter-added", loc, None, _summary(n), breaking, _note(f"new {what} parameter", undocumented)
+                )
+            )
         elif n is None and o is not None:
-            changes.append(Change("parameter-removed", loc, _summary(o), None, undocumented is None,
-                                  _note("parameter no longer documented", undocumented)))
+            changes.append(
+                Change(
+                    "parameter-removed",
+                    loc,
+                    _summary(o),
+                    None,
+                    undocumented is None,
+                    _note("parameter no longer documented", undocumented),
+                )
+            )
         elif o is not None and n is not None:
             changes += _diff_param(loc, o, n)
     return changes
@@ -179,8 +190,9 @@ def _diff_enum(loc: str, old: tuple[EnumValue, ...] | None, new: tuple[EnumValue
         return [Change("range-narrowed", loc, None, list(new or ()), True, "values now limited to a list")]
     if new is None:
         return [Change("range-widened", loc, list(old), None, False, "value list dropped")]
-    removed = [Change("enum-value-removed", loc, v, None, True, f"value {v!r} no longer allowed")
-               for v in old if v not in new]
+    removed = [
+        Change("enum-value-removed", loc, v, None, True, f"value {v!r} no longer allowed") for v in old if v not in new
+    ]
     added = [Change("enum-value-added", loc, None, v, False, f"value {v!r} now allowed") for v in new if v not in old]
     return removed + added
 
@@ -197,8 +209,16 @@ def _diff_fields(
         if o is None and n is not None:
             changes.append(Change("field-added", loc, None, n.type, False, _note("new field", undocumented)))
         elif n is None and o is not None:
-            changes.append(Change("field-removed", loc, o.type, None, undocumented is None,
-                                  _note("field no longer documented", undocumented)))
+            changes.append(
+                Change(
+                    "field-removed",
+                    loc,
+                    o.type,
+                    None,
+                    undocumented is None,
+                    _note("field no longer documented", undocumented),
+                )
+            )
         elif o is not None and n is not None and o.type != n.type:
             changes.append(_type_change("field-type-changed", loc, o.type, n.type))
     return changes
@@ -217,8 +237,9 @@ def lint_table(table: EndpointTable) -> list[Change]:
         loc = f"request.{p.name}"
         if p.name not in example:
             if p.required:
-                findings.append(Change(LINT_KIND, loc, "required", None, False,
-                                       f"the example omits required parameter {p.name}"))
+                findings.append(
+                    Change(LINT_KIND, loc, "required", None, False, f"the example omits required parameter {p.name}")
+                )
             continue
         problem = _value_problem(p, example[p.name])
         if problem:
@@ -226,8 +247,16 @@ def lint_table(table: EndpointTable) -> list[Change]:
     documented = {p.name for p in table.request}
     for key, value in example.items():
         if key not in documented:
-            findings.append(Change(LINT_KIND, f"request.{key}", None, value, False,
-                                   f"the example sends {key}, which the table does not list"))
+            findings.append(
+                Change(
+                    LINT_KIND,
+                    f"request.{key}",
+                    None,
+                    value,
+                    False,
+                    f"the example sends {key}, which the table does not list",
+                )
+            )
     return findings
 
 

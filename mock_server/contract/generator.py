@@ -51,10 +51,13 @@ def load_sources(directory: Path) -> Sources:
         versions.sort(key=lambda t: (t.source.kind != "doc-page", t.version))
     overlays = json.loads((directory / "overlays.json").read_text(encoding="utf-8"))
     descriptions = json.loads((directory / "descriptions.json").read_text(encoding="utf-8"))
-    control = {p.stem: json.loads(p.read_text(encoding="utf-8"))
-               for p in sorted((directory.parent / "control").glob("*.json"))}
-    api = {path.name: json.loads(path.read_text(encoding="utf-8"))
-           for path in sorted((directory.parent / "api").glob("*.json"))}
+    control = {
+        p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted((directory.parent / "control").glob("*.json"))
+    }
+    api = {
+        path.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted((directory.parent / "api").glob("*.json"))
+    }
     return Sources(dict(sorted(tables.items())), overlays, descriptions, control, api)
 
 
@@ -227,17 +230,27 @@ def request_schema(model: str, sources: Sources) -> Json:
 
 # --- response schemas --------------------------------------------------------------------------------
 
-_FIELD_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
-                "array": "array", "object": "object"}
+_FIELD_TYPES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
 
 
 def _lifecycle_rules() -> list[Json]:
     # reference §2: outputs are empty until completed; a failed prediction carries an error message.
     return [
-        {"if": {"properties": {"status": {"not": {"const": "completed"}}}},
-         "then": {"properties": {"outputs": {"maxItems": 0}}}},
-        {"if": {"properties": {"status": {"const": "failed"}}, "required": ["status"]},
-         "then": {"properties": {"error": {"minLength": 1}}}},
+        {
+            "if": {"properties": {"status": {"not": {"const": "completed"}}}},
+            "then": {"properties": {"outputs": {"maxItems": 0}}},
+        },
+        {
+            "if": {"properties": {"status": {"const": "failed"}}, "required": ["status"]},
+            "then": {"properties": {"error": {"minLength": 1}}},
+        },
     ]
 
 
@@ -320,8 +333,10 @@ def error_schema() -> Json:
             "message": {"type": "string", "minLength": 1, "description": "What went wrong, for a person."},
             "error_code": {"type": "string", "description": "Optional machine-readable reason."},
             "error": {"type": "string", "description": "Same text under the key the docs show for some errors."},
-            "suggestion": {"type": "string",
-                           "description": "The known model id nearest to an unknown one (--unknown-models reject)."},
+            "suggestion": {
+                "type": "string",
+                "description": "The known model id nearest to an unknown one (--unknown-models reject).",
+            },
             "errors": {
                 "type": "array",
                 "description": "Every validation violation: where and why.",
@@ -363,15 +378,17 @@ def build(sources: Sources) -> dict[str, str]:
         extra: Json = {}
         for t in tables:
             extra.update({k: v for k, v in t.extra.items() if k not in extra})
-        index.append({
-            "model": model,
-            "kind": endpoint_kind(tables),
-            "versions": [t.key for t in tables],
-            "request": f"{base}.request.json",
-            "submit_response": f"{base}.submit-response.json",
-            "result_response": f"{base}.result-response.json",
-            **extra,
-        })
+        index.append(
+            {
+                "model": model,
+                "kind": endpoint_kind(tables),
+                "versions": [t.key for t in tables],
+                "request": f"{base}.request.json",
+                "submit_response": f"{base}.submit-response.json",
+                "result_response": f"{base}.result-response.json",
+                **extra,
+            }
+        )
     files["result-response.json"] = envelope_schema(None, "result", sources)
     files["error.json"] = error_schema()
     files["index.json"] = {"endpoints": index}
@@ -402,6 +419,7 @@ def diff(out_dir: Path, generated: dict[str, str]) -> list[str]:
     }
     names = sorted(set(on_disk) | set(generated))
     return [
-        n for n in names
+        n
+        for n in names
         if n not in generated or n not in on_disk or on_disk[n].read_text(encoding="utf-8") != generated[n]
     ]

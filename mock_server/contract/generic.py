@@ -37,8 +37,26 @@ GENERIC_QUEUE_SECONDS = 0.5
 _TO_VIDEO = {"t2v", "i2v", "v2v", "s2v", "a2v", "r2v", "2video", "to-video", "img2vid", "txt2vid"}
 _TO_AUDIO = {"t2a", "v2a", "tts", "t2s", "t2m", "2audio", "to-audio", "to-speech", "to-music", "to-sound"}
 _TO_IMAGE = {"t2i", "i2i", "2image", "to-image", "txt2img", "img2img"}
-_VIDEO_WORDS = {"video", "videos", "animate", "animation", "lipsync", "wan", "kling", "hailuo", "seedance", "veo",
-                "veo2", "veo3", "sora", "ltx", "vidu", "pixverse", "framepack", "mochi"}
+_VIDEO_WORDS = {
+    "video",
+    "videos",
+    "animate",
+    "animation",
+    "lipsync",
+    "wan",
+    "kling",
+    "hailuo",
+    "seedance",
+    "veo",
+    "veo2",
+    "veo3",
+    "sora",
+    "ltx",
+    "vidu",
+    "pixverse",
+    "framepack",
+    "mochi",
+}
 _AUDIO_WORDS = {"audio", "speech", "voice", "music", "song", "sound", "sfx", "mmaudio", "elevenlabs"}
 _WORD = re.compile(r"[a-z0-9.]+")
 
@@ -49,11 +67,16 @@ def media_of(model: str) -> Media:
     name = model.lower()
     words = set(_WORD.findall(name))  # "wan-2.1/i2v-480p" → wan, 2.1, i2v, 480p
     targets = {f"to-{t}" for t in ("video", "audio", "speech", "music", "sound", "image") if f"to-{t}" in name}
-    glued = {w[w.index("2", 1):] for w in words if "2" in w[1:]}  # "text2video" → "2video"
+    glued = {w[w.index("2", 1) :] for w in words if "2" in w[1:]}  # "text2video" → "2video"
     tokens = words | targets | glued
     media: Media
-    for found, media in ((_TO_VIDEO, "video"), (_TO_AUDIO, "audio"), (_TO_IMAGE, "image"),
-                         (_VIDEO_WORDS, "video"), (_AUDIO_WORDS, "audio")):
+    for found, media in (
+        (_TO_VIDEO, "video"),
+        (_TO_AUDIO, "audio"),
+        (_TO_IMAGE, "image"),
+        (_VIDEO_WORDS, "video"),
+        (_AUDIO_WORDS, "audio"),
+    ):
         if tokens & found:
             return media
     return "image"
@@ -70,8 +93,7 @@ def request_schema() -> dict[str, Any]:
 @cache
 def _validators() -> tuple[Draft202012Validator, dict[str, Draft202012Validator]]:
     schema = request_schema()
-    return Draft202012Validator(schema), {name: Draft202012Validator(sub)
-                                          for name, sub in schema["x-acts-on"].items()}
+    return Draft202012Validator(schema), {name: Draft202012Validator(sub) for name, sub in schema["x-acts-on"].items()}
 
 
 def validate(body: Any) -> list[Violation]:

@@ -55,8 +55,9 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH, what: str = "Request b
     if raw.count(b"[") + raw.count(b"{") > max_depth and nesting_depth(raw) > max_depth:
         raise BadRequest(f"{what} is nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int,
-                           object_pairs_hook=_object)
+        value = json.loads(
+            text, parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object
+        )
     except _Refused as exc:
         raise BadRequest(f"{what} is not acceptable JSON: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -64,8 +65,10 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH, what: str = "Request b
     except (ValueError, RecursionError):  # belt and braces: the depth scan should have caught the latter
         raise BadRequest(f"{what} is not valid JSON") from None
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
-        raise BadRequest(f"{what} is not acceptable JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff "
-                         "without its pair), which is not Unicode text")
+        raise BadRequest(
+            f"{what} is not acceptable JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff "
+            "without its pair), which is not Unicode text"
+        )
     return value
 
 

@@ -95,8 +95,7 @@ def fetch_catalog(target: str, api_key: str, *, timeout: float = 60.0) -> tuple[
         body = None
     if response.status_code != 200:
         message = body.get("message") if isinstance(body, dict) else None
-        raise LiveDriftError(f"GET {url} answered HTTP {response.status_code}"
-                             + (f": {message}" if message else ""))
+        raise LiveDriftError(f"GET {url} answered HTTP {response.status_code}" + (f": {message}" if message else ""))
     if body is None:
         raise LiveDriftError(f"GET {url} did not answer JSON")
     return body, url
@@ -109,8 +108,9 @@ def _request_only(table: EndpointTable) -> EndpointTable:
     return replace(table, response=(), result_request=(), result_response=())
 
 
-def compare(ours: Catalog, document: Any, *, origin: str, url: str | None = None,
-            models: Sequence[str] = ()) -> list[ModelDrift]:
+def compare(
+    ours: Catalog, document: Any, *, origin: str, url: str | None = None, models: Sequence[str] = ()
+) -> list[ModelDrift]:
     """Each considered model's drift from the fake (``ours``) to the catalog ``document``."""
     theirs = {entry["model_id"]: entry for entry in catalog_entries(document, origin)}
     if models:
@@ -150,23 +150,38 @@ def render_text(report: Report) -> str:
         lines.append(f"{m.model}: " + (f"{len(m.changes)} changes, {breaking} breaking" if m.changes else "no drift"))
         lines += [change_line(c, "BREAKING" if c.breaking else "ok") for c in m.changes]
     changes = sum(len(m.changes) for m in report.models)
-    counts = {status: sum(m.status == status for m in report.models)
-              for status in (COMPARED, MISSING_LIVE, ONLY_LIVE, NO_SCHEMA)}
-    lines.append(f"summary: {len(report.models)} models ({counts[COMPARED]} compared, {counts[MISSING_LIVE]} only "
-                 f"in the fake, {counts[ONLY_LIVE]} only live, {counts[NO_SCHEMA]} without a live schema), "
-                 f"{changes} changes, {report.breaking} breaking")
+    counts = {
+        status: sum(m.status == status for m in report.models)
+        for status in (COMPARED, MISSING_LIVE, ONLY_LIVE, NO_SCHEMA)
+    }
+    lines.append(
+        f"summary: {len(report.models)} models ({counts[COMPARED]} compared, {counts[MISSING_LIVE]} only "
+        f"in the fake, {counts[ONLY_LIVE]} only live, {counts[NO_SCHEMA]} without a live schema), "
+        f"{changes} changes, {report.breaking} breaking"
+    )
     return "\n".join(lines) + "\n"
 
 
 def render_json(report: Report) -> str:
-    data = {"ours": report.ours, "theirs": report.theirs, "breaking": report.breaking,
-            "models": [m.to_json() for m in report.models]}
+    data = {
+        "ours": report.ours,
+        "theirs": report.theirs,
+        "breaking": report.breaking,
+        "models": [m.to_json() for m in report.models],
+    }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def run_drift_live(*, target: str | None = None, catalog_file: str | None = None, models: Sequence[str] = (),
-                   fmt: str = "text", schemas: str | None = None, stream: TextIO | None = None,
-                   environ: dict[str, str] | None = None) -> int:
+def run_drift_live(
+    *,
+    target: str | None = None,
+    catalog_file: str | None = None,
+    models: Sequence[str] = (),
+    fmt: str = "text",
+    schemas: str | None = None,
+    stream: TextIO | None = None,
+    environ: dict[str, str] | None = None,
+) -> int:
     """Print the report; 1 if anything breaks a client of the fake, 0 if not, 2 on a usage or fetch error."""
     out = sys.stdout if stream is None else stream
     env = os.environ if environ is None else environ
@@ -179,8 +194,9 @@ def run_drift_live(*, target: str | None = None, catalog_file: str | None = None
     return 1 if report.breaking else 0
 
 
-def _report(target: str | None, catalog_file: str | None, models: Sequence[str], fmt: str, schemas: str | None,
-            env: Any) -> Report:
+def _report(
+    target: str | None, catalog_file: str | None, models: Sequence[str], fmt: str, schemas: str | None, env: Any
+) -> Report:
     if fmt not in ("text", "json"):
         raise LiveDriftError(f"unknown format {fmt!r} (use text or json)")
     if target and catalog_file:
@@ -199,7 +215,8 @@ def _report(target: str | None, catalog_file: str | None, models: Sequence[str],
     base = target or DEFAULT_TARGET
     key = env.get(API_KEY_ENV, "")
     if not key:
-        raise LiveDriftError(f"set {API_KEY_ENV} to read the catalog of {base}, or compare a saved one with "
-                             "--catalog FILE")
+        raise LiveDriftError(
+            f"set {API_KEY_ENV} to read the catalog of {base}, or compare a saved one with --catalog FILE"
+        )
     document, url = fetch_catalog(base, key)
     return Report(label, url, compare(ours, document, origin=url, url=url, models=models))

@@ -54,8 +54,10 @@ class CatalogError(ValueError):
 
 def export_models(catalog: Catalog, *, server: str | None = None) -> list[Json]:
     """The ``data`` list of ``GET /api/v3/models`` for every endpoint ``catalog`` serves, in catalog order."""
-    return [export_model(endpoint, position, server=server)
-            for position, endpoint in enumerate(catalog.endpoints.values(), start=1)]
+    return [
+        export_model(endpoint, position, server=server)
+        for position, endpoint in enumerate(catalog.endpoints.values(), start=1)
+    ]
 
 
 def export_model(endpoint: Endpoint, position: int = 0, *, server: str | None = None) -> Json:
@@ -161,7 +163,8 @@ def request_schema_of(entry: Json) -> Json | None:
     """The ``model_run`` request schema of one catalog entry (the first API schema when none says model_run)."""
     schemas = (entry.get("api_schema") or {}).get("api_schemas") or []
     runs = [s for s in schemas if isinstance(s, dict) and s.get("type") == RUN_TYPE] or [
-        s for s in schemas if isinstance(s, dict)]
+        s for s in schemas if isinstance(s, dict)
+    ]
     schema = runs[0].get("request_schema") if runs else None
     return schema if isinstance(schema, dict) and isinstance(schema.get("properties"), dict) else None
 
@@ -187,12 +190,16 @@ def table_from_entry(entry: Json, *, origin: str, version: str | None = None, ur
     )
 
 
-def tables_from_catalog(document: Any, *, origin: str, url: str | None = None,
-                        models: Iterable[str] | None = None) -> list[EndpointTable]:
+def tables_from_catalog(
+    document: Any, *, origin: str, url: str | None = None, models: Iterable[str] | None = None
+) -> list[EndpointTable]:
     """Every model of a catalog document as a table (only ``models`` when given); raise on the first bad one."""
     wanted = None if models is None else set(models)
-    return [table_from_entry(entry, origin=origin, url=url) for entry in catalog_entries(document, origin)
-            if wanted is None or entry["model_id"] in wanted]
+    return [
+        table_from_entry(entry, origin=origin, url=url)
+        for entry in catalog_entries(document, origin)
+        if wanted is None or entry["model_id"] in wanted
+    ]
 
 
 def _params(schema: Json) -> tuple[Param, ...]:
@@ -200,8 +207,11 @@ def _params(schema: Json) -> tuple[Param, ...]:
     order = [name for name in schema.get("x-order-properties") or [] if name in properties]
     order += [name for name in properties if name not in order]
     required = set(schema.get("required") or [])
-    return tuple(_param(name, properties[name], name in required, row)
-                 for row, name in enumerate(order, start=1) if isinstance(properties[name], dict))
+    return tuple(
+        _param(name, properties[name], name in required, row)
+        for row, name in enumerate(order, start=1)
+        if isinstance(properties[name], dict)
+    )
 
 
 def _param(name: str, prop: Json, required: bool, row: int) -> Param:

@@ -36,10 +36,19 @@ from jsonschema.exceptions import ValidationError
 
 from mock_server.contract.drift import Change
 
-BREAKING_KINDS = frozenset({
-    "missing-field", "renamed-field", "type-changed", "new-status-value", "new-enum-value", "value-changed",
-    "error-shape-changed", "not-json", "status-changed",
-})
+BREAKING_KINDS = frozenset(
+    {
+        "missing-field",
+        "renamed-field",
+        "type-changed",
+        "new-status-value",
+        "new-enum-value",
+        "value-changed",
+        "error-shape-changed",
+        "not-json",
+        "status-changed",
+    }
+)
 
 # Any success answer of an endpoint we hold no schema for (an unknown model, balance, uploads): the envelope.
 ENVELOPE_SCHEMA: dict[str, Any] = {
@@ -57,12 +66,22 @@ def check_success(body: bytes, schema: Mapping[str, Any], *, http_status: int = 
     """How a 2xx JSON answer differs from ``schema`` (a submit, result or envelope schema)."""
     changes: list[Change] = []
     if http_status != 200:
-        changes.append(Change("status-changed", "(HTTP status)", 200, http_status, True,
-                              f"HTTP {http_status} instead of 200; the official SDKs accept only 200"))
+        changes.append(
+            Change(
+                "status-changed",
+                "(HTTP status)",
+                200,
+                http_status,
+                True,
+                f"HTTP {http_status} instead of 200; the official SDKs accept only 200",
+            )
+        )
     parsed = _parse(body)
     if parsed is _NOT_JSON:
-        return [*changes, Change("not-json", "(body)", "a JSON object", _describe_bytes(body), True,
-                                 "the body is not JSON")]
+        return [
+            *changes,
+            Change("not-json", "(body)", "a JSON object", _describe_bytes(body), True, "the body is not JSON"),
+        ]
     return changes + compare(parsed, schema)
 
 
@@ -70,15 +89,31 @@ def check_error(body: bytes, schema: Mapping[str, Any], *, http_status: int) -> 
     """How a non-2xx answer differs from the error envelope ``{code, message[, error_code, errors]}``."""
     parsed = _parse(body)
     if parsed is _NOT_JSON:
-        return [Change("error-shape-changed", "(error body)", "{code, message}", _describe_bytes(body), True,
-                       f"HTTP {http_status} error body is not JSON, so not the {{code, message}} envelope")]
+        return [
+            Change(
+                "error-shape-changed",
+                "(error body)",
+                "{code, message}",
+                _describe_bytes(body),
+                True,
+                f"HTTP {http_status} error body is not JSON, so not the {{code, message}} envelope",
+            )
+        ]
     if not isinstance(parsed, dict) or any(k not in parsed for k in ("code", "message")):
         observed = sorted(parsed) if isinstance(parsed, dict) else _json_type(parsed)
         missing = [k for k in ("code", "message") if not isinstance(parsed, dict) or k not in parsed]
         has = f"; it carries {', '.join(observed)}" if isinstance(observed, list) and observed else ""
-        return [Change("error-shape-changed", "(error body)", "{code, message}", observed, True,
-                       f"HTTP {http_status} error body is not the {{code, message}} envelope: missing "
-                       f"{', '.join(missing)}{has}")]
+        return [
+            Change(
+                "error-shape-changed",
+                "(error body)",
+                "{code, message}",
+                observed,
+                True,
+                f"HTTP {http_status} error body is not the {{code, message}} envelope: missing "
+                f"{', '.join(missing)}{has}",
+            )
+        ]
     return compare(parsed, schema)
 
 
@@ -181,16 +216,24 @@ def _structure(instance: Any, schema: Mapping[str, Any], parts: tuple[Any, ...])
             missing.remove(old)
             extra.remove(new)
             was, now = _location((*parts, old)), _location((*parts, new))
-            yield Change("renamed-field", was, was, now, True,
-                         f"{was} is missing and {now} appeared with the same type: renamed {old!r} -> {new!r}?")
+            yield Change(
+                "renamed-field",
+                was,
+                was,
+                now,
+                True,
+                f"{was} is missing and {now} appeared with the same type: renamed {old!r} -> {new!r}?",
+            )
         for name in missing:
             loc = _location((*parts, name))
-            yield Change("missing-field", loc, props.get(name, {}).get("type"), None, True,
-                         f"required field {loc} is missing")
+            yield Change(
+                "missing-field", loc, props.get(name, {}).get("type"), None, True, f"required field {loc} is missing"
+            )
         for name in extra:
             loc = _location((*parts, name))
-            yield Change("extra-field", loc, None, _json_type(instance[name]), False,
-                         f"field {loc} is not in our schema")
+            yield Change(
+                "extra-field", loc, None, _json_type(instance[name]), False, f"field {loc} is not in our schema"
+            )
         for name, sub in props.items():
             if name in instance and isinstance(sub, dict):
                 yield from _structure(instance[name], sub, (*parts, name))
@@ -199,8 +242,9 @@ def _structure(instance: Any, schema: Mapping[str, Any], parts: tuple[Any, ...])
             yield from _structure(item, schema["items"], (*parts, index))
 
 
-def _renames(missing: list[str], extra: list[str], instance: Mapping[str, Any],
-             props: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _renames(
+    missing: list[str], extra: list[str], instance: Mapping[str, Any], props: Mapping[str, Any]
+) -> list[tuple[str, str]]:
     """Pairs (documented name, new name): most similar names first, each used once, types must agree."""
     candidates: list[tuple[float, str, str]] = []
     for old in missing:
@@ -227,19 +271,44 @@ def _from_error(error: ValidationError) -> Change:
     loc = _location(list(error.absolute_path))
     kind, expected, observed = str(error.validator), error.validator_value, error.instance
     if kind == "type":
-        return Change("type-changed", loc, expected, _json_type(observed), True,
-                      f"{loc} is {_json_type(observed)}, the schema says {expected}")
+        return Change(
+            "type-changed",
+            loc,
+            expected,
+            _json_type(observed),
+            True,
+            f"{loc} is {_json_type(observed)}, the schema says {expected}",
+        )
     if kind == "enum":
         allowed: list[Any] = list(expected) if isinstance(expected, list) else [expected]
         if loc.split(".")[-1] == "status":
-            return Change("new-status-value", loc, allowed, observed, True,
-                          f"status {observed!r} is not one of {', '.join(map(str, allowed))}")
+            return Change(
+                "new-status-value",
+                loc,
+                allowed,
+                observed,
+                True,
+                f"status {observed!r} is not one of {', '.join(map(str, allowed))}",
+            )
         return Change("new-enum-value", loc, allowed, _short(observed), True, f"{loc} {observed!r} is not allowed")
     if kind == "const":
-        return Change("value-changed", loc, expected, _short(observed), True,
-                      f"{loc} is {_short(observed)!r}, the schema fixes it at {expected!r}")
+        return Change(
+            "value-changed",
+            loc,
+            expected,
+            _short(observed),
+            True,
+            f"{loc} is {_short(observed)!r}, the schema fixes it at {expected!r}",
+        )
     if kind in _FORMAT_VALIDATORS:
-        return Change("format-changed", loc, {kind: expected}, _short(observed), False,
-                      f"{loc} {_short(observed)!r} breaks {kind} {expected!r}")
-    return Change("constraint-violated", loc, {kind: _short(expected)}, _short(observed), False,
-                  f"{loc}: {error.message[:200]}")
+        return Change(
+            "format-changed",
+            loc,
+            {kind: expected},
+            _short(observed),
+            False,
+            f"{loc} {_short(observed)!r} breaks {kind} {expected!r}",
+        )
+    return Change(
+        "constraint-violated", loc, {kind: _short(expected)}, _short(observed), False, f"{loc}: {error.message[:200]}"
+    )

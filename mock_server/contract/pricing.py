@@ -41,14 +41,16 @@ KONTEXT_PRICES: dict[str, Price] = {
     "wavespeed-ai/flux-kontext-dev/multi-ultra-fast": Price(0.025, "image", _DOCS + " (per generation x num_images)"),
     "wavespeed-ai/flux-kontext-dev-lora": Price(0.025, "image", "assumed: the price of flux-kontext-dev"),
     "wavespeed-ai/flux-kontext-dev-lora-ultra-fast": Price(
-        0.02, "image", "assumed: the price of flux-kontext-dev-ultra-fast"),
+        0.02, "image", "assumed: the price of flux-kontext-dev-ultra-fast"
+    ),
     "wavespeed-ai/flux-kontext-pro": Price(0.04, "image", "assumed: the price of every other pro endpoint"),
     "wavespeed-ai/flux-kontext-pro/multi": Price(0.04, "image", _DOCS),
     "wavespeed-ai/flux-kontext-pro/text-to-image": Price(0.04, "image", _DOCS),
     "wavespeed-ai/flux-kontext-max": Price(0.08, "image", _DOCS),
     "wavespeed-ai/flux-kontext-max/multi": Price(0.08, "image", _DOCS),
     "wavespeed-ai/flux-kontext-max/text-to-image": Price(
-        0.08, "image", "assumed: the price of every other max endpoint"),
+        0.08, "image", "assumed: the price of every other max endpoint"
+    ),
 }
 
 
@@ -86,8 +88,9 @@ def outputs_asked(properties: dict[str, Any], inputs: dict[str, Any]) -> int:
     return default if isinstance(default, int) else 1
 
 
-def quote(model: str, price_usd: float | None, price_unit: str | None, properties: dict[str, Any],
-          inputs: dict[str, Any]) -> Quote:
+def quote(
+    model: str, price_usd: float | None, price_unit: str | None, properties: dict[str, Any], inputs: dict[str, Any]
+) -> Quote:
     usd = price_usd or 0.0
     unit = price_unit or "run"
     return Quote(model, usd, unit, outputs_asked(properties, inputs) if unit == "image" else 1)

@@ -45,9 +45,17 @@ class Finding:
     context: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "file": self.file, "kind": self.kind, "location": self.location,
-                "breaking": self.breaking, "detail": self.detail, "old": self.old, "new": self.new,
-                "context": self.context}
+        return {
+            "source": self.source,
+            "file": self.file,
+            "kind": self.kind,
+            "location": self.location,
+            "breaking": self.breaking,
+            "detail": self.detail,
+            "old": self.old,
+            "new": self.new,
+            "context": self.context,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,15 +92,17 @@ def interpret(name: str, document: Any) -> Input:
         if not isinstance(findings, list):
             raise UnreadableReport("a proxy report without a findings list")
         return Input(name, "proxy", [_from_change(name, "proxy", item) for item in findings])
-    if isinstance(document.get("violations"), list) and (declared == "conformance" or "counts" in document
-                                                         or "target" in document):
+    if isinstance(document.get("violations"), list) and (
+        declared == "conformance" or "counts" in document or "target" in document
+    ):
         return Input(name, "conformance", _from_conformance(name, document))
     if isinstance(document.get("changes"), list):
         # drift docs always writes "lint"; a changes document without it is the live catalog's.
         source = declared or ("docs" if "lint" in document else "live")
         return Input(name, source, _from_changes_document(name, source, document))
-    raise UnreadableReport("not a drift docs/live, proxy or conformance report (no changes, findings or "
-                           "violations list)")
+    raise UnreadableReport(
+        "not a drift docs/live, proxy or conformance report (no changes, findings or violations list)"
+    )
 
 
 def _json_lines(name: str, text: str, first_error: json.JSONDecodeError) -> Input:
@@ -117,33 +127,53 @@ def _source_of(item: Any, default: str) -> str:
 
 
 def _require_change(item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict) or not isinstance(item.get("kind"), str) or not isinstance(
-            item.get("breaking"), bool):
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("kind"), str)
+        or not isinstance(item.get("breaking"), bool)
+    ):
         raise UnreadableReport(f"a finding without kind and breaking: {json.dumps(item)[:120]}")
     return item
 
 
-def _from_change(name: str, source: str, raw: Any, *, breaking: bool | None = None,
-                 context: dict[str, Any] | None = None) -> Finding:
+def _from_change(
+    name: str, source: str, raw: Any, *, breaking: bool | None = None, context: dict[str, Any] | None = None
+) -> Finding:
     item = _require_change(raw)
     known = {"source", "kind", "location", "breaking", "detail", "old", "new"}
     extra = {k: v for k, v in item.items() if k not in known}
-    return Finding(source, name, item["kind"], str(item.get("location", "")),
-                   item["breaking"] if breaking is None else breaking, str(item.get("detail", "")),
-                   item.get("old"), item.get("new"), {**extra, **(context or {})})
+    return Finding(
+        source,
+        name,
+        item["kind"],
+        str(item.get("location", "")),
+        item["breaking"] if breaking is None else breaking,
+        str(item.get("detail", "")),
+        item.get("old"),
+        item.get("new"),
+        {**extra, **(context or {})},
+    )
 
 
 def _from_changes_document(name: str, source: str, document: dict[str, Any]) -> list[Finding]:
     pair = {k: document[k] for k in ("old", "new") if isinstance(document.get(k), str)}
-    findings = [_from_change(name, source, item, context={"compared": pair} if pair else None)
-                for item in document["changes"]]
+    findings = [
+        _from_change(name, source, item, context={"compared": pair} if pair else None) for item in document["changes"]
+    ]
     lint = document.get("lint")
     if isinstance(lint, dict):
         for side, items in lint.items():
             for item in items if isinstance(items, list) else []:
                 # A page whose example disagrees with its own table is a docs defect, not an API change.
-                findings.append(_from_change(name, source, item, breaking=False,
-                                             context={"lint": side, **({"compared": pair} if pair else {})}))
+                findings.append(
+                    _from_change(
+                        name,
+                        source,
+                        item,
+                        breaking=False,
+                        context={"lint": side, **({"compared": pair} if pair else {})},
+                    )
+                )
     return findings
 
 
@@ -154,31 +184,63 @@ def _from_conformance(name: str, document: dict[str, Any]) -> list[Finding]:
             raise UnreadableReport(f"a conformance violation that is not an object: {json.dumps(raw)[:120]}")
         where = " ".join(str(raw.get(k, "")) for k in ("where", "path") if raw.get(k))
         endpoint = str(raw.get("endpoint", "-"))
-        findings.append(Finding(
-            "conformance", name, "conformance-violation", f"{endpoint}: {where}".strip(), True,
-            f"[{raw.get('property', '?')}] expected {raw.get('expected')}; observed {raw.get('observed')}",
-            raw.get("expected"), raw.get("observed"),
-            {k: raw[k] for k in ("property", "test", "endpoint", "where", "path", "request") if raw.get(k)}))
+        findings.append(
+            Finding(
+                "conformance",
+                name,
+                "conformance-violation",
+                f"{endpoint}: {where}".strip(),
+                True,
+                f"[{raw.get('property', '?')}] expected {raw.get('expected')}; observed {raw.get('observed')}",
+                raw.get("expected"),
+                raw.get("observed"),
+                {k: raw[k] for k in ("property", "test", "endpoint", "where", "path", "request") if raw.get(k)},
+            )
+        )
     raw_counts = document.get("counts")
     counts: dict[str, Any] = raw_counts if isinstance(raw_counts, dict) else {}
     failed = counts.get("failed", 0) if isinstance(counts.get("failed"), int) else 0
     if document.get("ok") is False and not findings and failed:
-        findings.append(Finding("conformance", name, "conformance-failed", "(suite)", True,
-                                f"{failed} test(s) failed without a recorded violation"))
+        findings.append(
+            Finding(
+                "conformance",
+                name,
+                "conformance-failed",
+                "(suite)",
+                True,
+                f"{failed} test(s) failed without a recorded violation",
+            )
+        )
     if counts.get("passed") == 0 and not findings:
         # A run that checked nothing (budget 0, everything skipped) must not read as a clean bill.
-        findings.append(Finding("conformance", name, "nothing-checked", "(suite)", False,
-                                f"no property passed or failed (exit status {document.get('exit_status')}); "
-                                f"{counts.get('skipped', 0)} skipped"))
+        findings.append(
+            Finding(
+                "conformance",
+                name,
+                "nothing-checked",
+                "(suite)",
+                False,
+                f"no property passed or failed (exit status {document.get('exit_status')}); "
+                f"{counts.get('skipped', 0)} skipped",
+            )
+        )
     return findings
 
 
 def _from_combined(name: str, raw: Any) -> Finding:
     item = _require_change(raw)
     context = item.get("context")
-    return Finding(_source_of(item, "unknown"), str(item.get("file", name)), item["kind"],
-                   str(item.get("location", "")), item["breaking"], str(item.get("detail", "")),
-                   item.get("old"), item.get("new"), dict(context) if isinstance(context, dict) else {})
+    return Finding(
+        _source_of(item, "unknown"),
+        str(item.get("file", name)),
+        item["kind"],
+        str(item.get("location", "")),
+        item["breaking"],
+        str(item.get("detail", "")),
+        item.get("old"),
+        item.get("new"),
+        dict(context) if isinstance(context, dict) else {},
+    )
 
 
 # ----------------------------------------------------------------------------------------------- rendering
@@ -200,18 +262,21 @@ def render_text(inputs: Sequence[Input]) -> str:
     for source in sorted({f.source for f in findings} | {i.source for i in inputs if not i.findings}, key=_order):
         mine = [f for f in findings if f.source == source]
         files = sorted({i.file for i in inputs if i.source == source} | {f.file for f in mine})
-        lines.append(f"{source} ({len(files)} file(s)): {len(mine)} finding(s), {sum(f.breaking for f in mine)} "
-                     "breaking")
+        lines.append(
+            f"{source} ({len(files)} file(s)): {len(mine)} finding(s), {sum(f.breaking for f in mine)} breaking"
+        )
         for f in sorted(mine, key=lambda f: not f.breaking):
             count = f.context.get("count")
             times = f" x{count}" if isinstance(count, int) and count > 1 else ""
             change = f": {_value(f.old)} -> {_value(f.new)}" if f.source != "conformance" else ""
             marker = "BREAKING" if f.breaking else "lint" if "lint" in f.context else "ok"
-            lines.append(f"  {marker:<8}  {f.kind:<22}  {f.location}{change}{times}  "
-                         f"({f.detail})  [{f.file}]")
+            lines.append(f"  {marker:<8}  {f.kind:<22}  {f.location}{change}{times}  ({f.detail})  [{f.file}]")
     by_source = ", ".join(f"{s} {n}" for s, n in _breaking_by_source(findings).items() if n)
-    lines.append(f"summary: {breaking} breaking" + (f" ({by_source})" if by_source else "")
-                 + f", {len(findings) - breaking} non-breaking")
+    lines.append(
+        f"summary: {breaking} breaking"
+        + (f" ({by_source})" if by_source else "")
+        + f", {len(findings) - breaking} non-breaking"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -231,8 +296,15 @@ def render_json(inputs: Sequence[Input]) -> str:
     document = {
         "report": COMBINED_REPORT,
         "version": 1,
-        "inputs": [{"file": i.file, "source": i.source, "findings": len(i.findings),
-                    "breaking": sum(f.breaking for f in i.findings)} for i in inputs],
+        "inputs": [
+            {
+                "file": i.file,
+                "source": i.source,
+                "findings": len(i.findings),
+                "breaking": sum(f.breaking for f in i.findings),
+            }
+            for i in inputs
+        ],
         "breaking": sum(f.breaking for f in findings),
         "non_breaking": sum(not f.breaking for f in findings),
         "by_source": dict(sorted(by_source.items(), key=lambda kv: _order(kv[0]))),

@@ -27,10 +27,20 @@ Json = dict[str, Any]
 ENVELOPE_REF = "wavespeed_api.md §2: every model answers in the same {code, message, data} envelope"
 # The rows every documented response table has (the shipped reference-notes tables), parents first.
 ENVELOPE = (
-    ("code", "integer"), ("message", "string"), ("data", "object"), ("data.id", "string"),
-    ("data.model", "string"), ("data.outputs", "array"), ("data.urls", "object"), ("data.urls.get", "string"),
-    ("data.has_nsfw_contents", "array"), ("data.status", "string"), ("data.created_at", "string"),
-    ("data.error", "string"), ("data.timings", "object"), ("data.timings.inference", "integer"),
+    ("code", "integer"),
+    ("message", "string"),
+    ("data", "object"),
+    ("data.id", "string"),
+    ("data.model", "string"),
+    ("data.outputs", "array"),
+    ("data.urls", "object"),
+    ("data.urls.get", "string"),
+    ("data.has_nsfw_contents", "array"),
+    ("data.status", "string"),
+    ("data.created_at", "string"),
+    ("data.error", "string"),
+    ("data.timings", "object"),
+    ("data.timings.inference", "integer"),
 )
 
 
@@ -114,7 +124,7 @@ def _ensure_support_files(sources: Path, *, whole_envelope: bool) -> None:
         shipped_overlays = json.loads((shipped / "overlays.json").read_text(encoding="utf-8"))
         overlays = {
             "about": "Facts that fill what the source tables leave out; each use is listed in x-provenance. "
-                     "Written by `wavespeed-mock schemas add`; edit freely.",
+            "Written by `wavespeed-mock schemas add`; edit freely.",
             "request": [],
             "response": shipped_overlays.get("response", []),
         }

@@ -60,12 +60,21 @@ class Accounts:
         self.store.incr("spent", cost, tenant=prediction.tenant)
         self.store.incr("charged", 1, tenant=prediction.tenant)
         when = prediction.finished_at if prediction.finished_at is not None else self.backend.clock.now()
-        self.store.append(BILLING_LOG, {
-            "uuid": hashlib.sha256(f"billing:{prediction.id}".encode()).hexdigest()[:32],
-            "billing_type": "deduct", "price": cost, "prediction_id": prediction.id, "model": prediction.model,
-            "outputs": len(prediction.outputs), "unit_price": endpoint.price_usd or 0.0,
-            "unit": endpoint.price_unit or "run", "time": when,
-        }, tenant=prediction.tenant)
+        self.store.append(
+            BILLING_LOG,
+            {
+                "uuid": hashlib.sha256(f"billing:{prediction.id}".encode()).hexdigest()[:32],
+                "billing_type": "deduct",
+                "price": cost,
+                "prediction_id": prediction.id,
+                "model": prediction.model,
+                "outputs": len(prediction.outputs),
+                "unit_price": endpoint.price_usd or 0.0,
+                "unit": endpoint.price_unit or "run",
+                "time": when,
+            },
+            tenant=prediction.tenant,
+        )
 
     def billing(self, tenant: str) -> list[dict[str, Any]]:
         """The tenant's charges, oldest first (capped like every log: the oldest go first)."""

@@ -58,8 +58,13 @@ def _no_delay(send: Send) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None,
-               clock: Clock | None = None, store: Store | None = None) -> MockApp:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    catalog: Catalog | None = None,
+    clock: Clock | None = None,
+    store: Store | None = None,
+) -> MockApp:
     """Build a fake WaveSpeed server.
 
     Args:
@@ -76,18 +81,38 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     journal = Journal(store)
     runtime = Runtime()
     dispatcher = webhooks.WebhookDispatcher(settings, backend, journal, loop=lambda: runtime.loop)
-    state = AppState(settings=settings, catalog=catalog, store=store, clock=clock, backend=backend, journal=journal,
-                     faults=Faults(store, settings.seed), uploads=uploads.Uploads(backend), webhooks=dispatcher,
-                     accounts=account.Accounts(settings, backend), runtime=runtime)
+    state = AppState(
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        clock=clock,
+        backend=backend,
+        journal=journal,
+        faults=Faults(store, settings.seed),
+        uploads=uploads.Uploads(backend),
+        webhooks=dispatcher,
+        accounts=account.Accounts(settings, backend),
+        runtime=runtime,
+    )
     # The journal sits outside everything, so it records 413s, injected statuses and cut connections too. The body
     # limit comes before the faults: it is the server's front door (like a proxy's body cap), so an oversized body
     # is refused the same way whatever faults are armed, and does not use up a fault's `times`.
-    middleware = [Middleware(JournalMiddleware, journal=journal),
-                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-                  Middleware(FaultMiddleware, faults=state.faults)]
-    extra_routes: list[BaseRoute] = [*uploads.routes, *webhooks.routes, *account.routes, *control.routes,
-                                     *models.routes_for(catalog, server=settings.public_url), *pricing.routes,
-                                     *history.routes, *billing.routes, *legacy.routes]
+    middleware = [
+        Middleware(JournalMiddleware, journal=journal),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(FaultMiddleware, faults=state.faults),
+    ]
+    extra_routes: list[BaseRoute] = [
+        *uploads.routes,
+        *webhooks.routes,
+        *account.routes,
+        *control.routes,
+        *models.routes_for(catalog, server=settings.public_url),
+        *pricing.routes,
+        *history.routes,
+        *billing.routes,
+        *legacy.routes,
+    ]
     extra_routes += inspector_routes  # /_mock/ui: a page that reads the control API above
 
     @asynccontextmanager

@@ -73,8 +73,13 @@ class Controller:
     # --- state ----------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "models": len(self.backend.catalog.endpoints), "now": self.backend.clock.now(),
-                "pid": os.getpid(), "store": self.state.store.scheme}
+        return {
+            "ok": True,
+            "models": len(self.backend.catalog.endpoints),
+            "now": self.backend.clock.now(),
+            "pid": os.getpid(),
+            "store": self.state.store.scheme,
+        }
 
     def reset(self, tenant: str | None = None) -> dict[str, Any]:
         """Forget predictions, queued outcomes, faults, journal entries and deliveries (of one tenant)."""
@@ -96,16 +101,22 @@ class Controller:
 
     # --- outcomes and progression ----------------------------------------------------------------------
 
-    def enqueue(self, outcome: dict[str, Any] | None = None, model: str | None = None,
-                prompt_contains: str | None = None, tenant: str | None = None,
-                times: int | None = 1) -> dict[str, Any]:
+    def enqueue(
+        self,
+        outcome: dict[str, Any] | None = None,
+        model: str | None = None,
+        prompt_contains: str | None = None,
+        tenant: str | None = None,
+        times: int | None = 1,
+    ) -> dict[str, Any]:
         """Queue how the next ``times`` matching predictions end (None: all of them until reset)."""
         tenant = _tenant(tenant)
         if model is not None:
             self._check_model(model)
         try:
-            rule = self.backend.rules.enqueue(make_outcome(outcome or {}), model=model,
-                                                 prompt_contains=prompt_contains, tenant=tenant, times=times)
+            rule = self.backend.rules.enqueue(
+                make_outcome(outcome or {}), model=model, prompt_contains=prompt_contains, tenant=tenant, times=times
+            )
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         result: dict[str, Any] = rule.to_json()
@@ -126,8 +137,14 @@ class Controller:
         tenant = _tenant(tenant)
         return {"removed": self.backend.rules.clear(tenant)}
 
-    def behave(self, model: str = "*", progression: str | None = None, poll_every: int | None = None,
-               latency: float | list[float] | None = None, tenant: str | None = None) -> dict[str, Any]:
+    def behave(
+        self,
+        model: str = "*",
+        progression: str | None = None,
+        poll_every: int | None = None,
+        latency: float | list[float] | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any]:
         """Per-model (or "*") progression, polls per step, and latency (seconds, or [queue, generation]);
         for one tenant only when ``tenant`` is given."""
         tenant = _tenant(tenant)
@@ -176,11 +193,17 @@ class Controller:
 
     def _describe(self, prediction: Prediction) -> dict[str, Any]:
         view = self.backend.view_now(prediction, prediction.base_url)
-        return {**view, "tenant": prediction.tenant, "input": prediction.input, "polls": prediction.polls,
-                "seed": prediction.seed,
-                "notes": list(prediction.notes), "webhook": prediction.webhook,
-                "poll_log": [{"time": t, "status": s} for t, s in prediction.poll_log],
-                "outcome": {k: v for k, v in vars(prediction.outcome).items() if v not in (None, False)}}
+        return {
+            **view,
+            "tenant": prediction.tenant,
+            "input": prediction.input,
+            "polls": prediction.polls,
+            "seed": prediction.seed,
+            "notes": list(prediction.notes),
+            "webhook": prediction.webhook,
+            "poll_log": [{"time": t, "status": s} for t, s in prediction.poll_log],
+            "outcome": {k: v for k, v in vars(prediction.outcome).items() if v not in (None, False)},
+        }
 
     # --- faults, journal, webhooks ---------------------------------------------------------------------
 
@@ -203,17 +226,29 @@ class Controller:
         self.state.faults.clear(tenant)
         return {"cleared": True}
 
-    def journal(self, tenant: str | None = None, method: str | None = None, path: str | None = None,
-                status: int | str | None = None, kind: str | None = None,
-                body_contains: str | None = None) -> list[dict[str, Any]]:
+    def journal(
+        self,
+        tenant: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | str | None = None,
+        kind: str | None = None,
+        body_contains: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Recorded requests, oldest first, filtered by any of the given fields."""
         tenant = _tenant(tenant)
         entries = self.state.journal.find(**_filters(tenant, method, path, status, kind, body_contains))
         return [e.to_json() for e in entries]
 
-    def journal_count(self, tenant: str | None = None, method: str | None = None, path: str | None = None,
-                      status: int | str | None = None, kind: str | None = None,
-                      body_contains: str | None = None) -> int:
+    def journal_count(
+        self,
+        tenant: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | str | None = None,
+        kind: str | None = None,
+        body_contains: str | None = None,
+    ) -> int:
         tenant = _tenant(tenant)
         count: int = self.state.journal.count(**_filters(tenant, method, path, status, kind, body_contains))
         return count
@@ -223,20 +258,36 @@ class Controller:
         tenant = _tenant(tenant)
         return [e.to_json() for e in self.state.journal.unmatched(tenant)]
 
-    def configure_webhooks(self, tenant: str | None = None, delay: float = 0, duplicate: bool = False,
-                           out_of_order: bool = False, bad_signature: bool = False,
-                           hold_seconds: float = 1.0) -> dict[str, Any]:
+    def configure_webhooks(
+        self,
+        tenant: str | None = None,
+        delay: float = 0,
+        duplicate: bool = False,
+        out_of_order: bool = False,
+        bad_signature: bool = False,
+        hold_seconds: float = 1.0,
+    ) -> dict[str, Any]:
         """Adversarial webhook delivery: delay, duplicates, newest-first order (events held up to
         ``hold_seconds``), or a wrong signature."""
         tenant = _tenant(tenant)
         try:
-            self.state.webhooks.configure(tenant=tenant, delay=delay, duplicate=duplicate,
-                                             out_of_order=out_of_order, bad_signature=bad_signature,
-                                             hold_seconds=hold_seconds)
+            self.state.webhooks.configure(
+                tenant=tenant,
+                delay=delay,
+                duplicate=duplicate,
+                out_of_order=out_of_order,
+                bad_signature=bad_signature,
+                hold_seconds=hold_seconds,
+            )
         except (TypeError, ValueError) as exc:
             raise BadRequest(str(exc)) from None
-        return {"delay": delay, "duplicate": duplicate, "out_of_order": out_of_order, "bad_signature": bad_signature,
-                "hold_seconds": hold_seconds}
+        return {
+            "delay": delay,
+            "duplicate": duplicate,
+            "out_of_order": out_of_order,
+            "bad_signature": bad_signature,
+            "hold_seconds": hold_seconds,
+        }
 
     def deliveries(self, tenant: str | None = None) -> list[dict[str, Any]]:
         tenant = _tenant(tenant)
@@ -269,9 +320,16 @@ class Controller:
             self.add_fault(**item)
         if "webhooks" in document:
             self.configure_webhooks(**document["webhooks"])
-        event(_log, "scenario.loaded", source=source, seed=document.get("seed"),
-              behaviour=len(_list(document, "behaviour")), outcomes=len(_list(document, "outcomes")),
-              faults=len(_list(document, "faults")), webhooks="webhooks" in document)
+        event(
+            _log,
+            "scenario.loaded",
+            source=source,
+            seed=document.get("seed"),
+            behaviour=len(_list(document, "behaviour")),
+            outcomes=len(_list(document, "outcomes")),
+            faults=len(_list(document, "faults")),
+            webhooks="webhooks" in document,
+        )
         return {"applied": sorted(document)}
 
 
@@ -287,14 +345,26 @@ def _list(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
-def _filters(tenant: str | None, method: str | None, path: str | None, status: int | str | None,
-             kind: str | None, body_contains: str | None) -> dict[str, Any]:
+def _filters(
+    tenant: str | None,
+    method: str | None,
+    path: str | None,
+    status: int | str | None,
+    kind: str | None,
+    body_contains: str | None,
+) -> dict[str, Any]:
     if isinstance(status, str):
         if not status.isdigit():
             raise BadRequest("status must be an HTTP status number")
         status = int(status)
-    given = {"tenant": tenant, "method": method, "path": path, "status": status, "kind": kind,
-             "body_contains": body_contains}
+    given = {
+        "tenant": tenant,
+        "method": method,
+        "path": path,
+        "status": status,
+        "kind": kind,
+        "body_contains": body_contains,
+    }
     return {k: v for k, v in given.items() if v is not None}
 
 

@@ -71,8 +71,10 @@ class Latency:
     def to_json(self) -> float | dict[str, Any]:
         if self.distribution == "fixed":
             return self.value
-        return {"distribution": self.distribution,
-                **{key: getattr(self, key) for key in DISTRIBUTION_KEYS[self.distribution]}}
+        return {
+            "distribution": self.distribution,
+            **{key: getattr(self, key) for key in DISTRIBUTION_KEYS[self.distribution]},
+        }
 
 
 @dataclass
@@ -97,16 +99,28 @@ class FaultSpec:
         self.remaining = self.times
 
     def applies_to(self, method: str, path: str, tenant: str | None) -> bool:
-        return ((self.method is None or self.method == method.upper())
-                and (self.tenant is None or self.tenant == tenant)
-                and fnmatch.fnmatchcase(path, self.path))
+        return (
+            (self.method is None or self.method == method.upper())
+            and (self.tenant is None or self.tenant == tenant)
+            and fnmatch.fnmatchcase(path, self.path)
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "action": self.action, "path": self.path, "method": self.method,
-                "tenant": self.tenant, "status": self.status, "retry_after": self.retry_after,
-                "latency": self.latency.to_json() if self.latency else None, "times": self.times,
-                "remaining": self.remaining, "hits": self.hits, "probability": self.probability,
-                "message": self.message}
+        return {
+            "id": self.id,
+            "action": self.action,
+            "path": self.path,
+            "method": self.method,
+            "tenant": self.tenant,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "latency": self.latency.to_json() if self.latency else None,
+            "times": self.times,
+            "remaining": self.remaining,
+            "hits": self.hits,
+            "probability": self.probability,
+            "message": self.message,
+        }
 
 
 def parse_fault(spec: Mapping[str, Any]) -> FaultSpec:
@@ -127,11 +141,17 @@ def parse_fault(spec: Mapping[str, Any]) -> FaultSpec:
     elif status == 429:
         retry_after = 1
     return FaultSpec(
-        action=action, path=_text(spec.get("path", "*"), "path"), method=_method(spec.get("method")),
-        tenant=_text(spec["tenant"], "tenant") if spec.get("tenant") is not None else None, status=status,
-        retry_after=retry_after, latency=latency, times=_times(spec.get("times", 1)),
+        action=action,
+        path=_text(spec.get("path", "*"), "path"),
+        method=_method(spec.get("method")),
+        tenant=_text(spec["tenant"], "tenant") if spec.get("tenant") is not None else None,
+        status=status,
+        retry_after=retry_after,
+        latency=latency,
+        times=_times(spec.get("times", 1)),
         probability=_probability(spec.get("probability", 1.0)),
-        message=_text(spec["message"], "message") if spec.get("message") is not None else None)
+        message=_text(spec["message"], "message") if spec.get("message") is not None else None,
+    )
 
 
 def _action(value: Any, status: int | None, latency: Latency | None) -> Action:
@@ -172,21 +192,27 @@ def _latency(value: Any) -> Latency:
         return Latency("fixed", value=_number(value, "latency"))
     distribution = value.get("distribution")
     if distribution not in DISTRIBUTION_KEYS:
-        raise ValueError(f"latency 'distribution' must be one of {', '.join(DISTRIBUTION_KEYS)}, "
-                         f"got {distribution!r}")
+        raise ValueError(f"latency 'distribution' must be one of {', '.join(DISTRIBUTION_KEYS)}, got {distribution!r}")
     wanted = DISTRIBUTION_KEYS[distribution]
     extra = sorted(set(value) - {"distribution", *wanted})
     missing = [key for key in wanted if key not in value]
     if extra or missing:
-        raise ValueError(f"a {distribution} latency takes exactly {', '.join(wanted)}"
-                         + (f"; unknown: {', '.join(extra)}" if extra else "")
-                         + (f"; missing: {', '.join(missing)}" if missing else ""))
+        raise ValueError(
+            f"a {distribution} latency takes exactly {', '.join(wanted)}"
+            + (f"; unknown: {', '.join(extra)}" if extra else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
     params = {key: _number(value[key], f"latency.{key}") for key in wanted}
     low, high = params.get("min", 0.0), params.get("max", 0.0)
     if low > high:
         raise ValueError(f"uniform latency needs min <= max, got min={low:g} max={high:g}")
-    return Latency(cast(Distribution, distribution), min=low, max=high, mean=params.get("mean", 0.0),
-                   stddev=params.get("stddev", 0.0))
+    return Latency(
+        cast(Distribution, distribution),
+        min=low,
+        max=high,
+        mean=params.get("mean", 0.0),
+        stddev=params.get("stddev", 0.0),
+    )
 
 
 def _times(value: Any) -> int | None:
@@ -319,7 +345,8 @@ def connection_of(scope: Scope, action: str = "this fault") -> _Connection:
     if not all(callable(getattr(transport, name, None)) for name in ("abort", "close", "get_extra_info")):
         raise FaultUnsupported(
             f"fault action {action!r} needs a real connection: serve the app with uvicorn (the in-process "
-            f"httpx.ASGITransport has none); found no transport behind scope['extensions'][{RAW_SEND!r}]")
+            f"httpx.ASGITransport has none); found no transport behind scope['extensions'][{RAW_SEND!r}]"
+        )
     return cast(_Connection, transport)
 
 
@@ -345,9 +372,19 @@ class FaultMiddleware:
         if fault.action in CUTS:
             connection_of(scope, fault.action)  # fail before any delay, not after
         delay = self.faults.delay(fault)
-        event(_log, "fault.fired", id=fault.id, action=fault.action, status=fault.status,
-              retry_after=fault.retry_after, delay=round(delay, 3), method=scope["method"], path=scope["path"],
-              tenant=tenant, remaining=fault.remaining)
+        event(
+            _log,
+            "fault.fired",
+            id=fault.id,
+            action=fault.action,
+            status=fault.status,
+            retry_after=fault.retry_after,
+            delay=round(delay, 3),
+            method=scope["method"],
+            path=scope["path"],
+            tenant=tenant,
+            remaining=fault.remaining,
+        )
         if scope.get("extensions") is None:
             scope["extensions"] = {}
         scope["extensions"][FAULT_NOTE] = _note(fault, delay, scope)  # in place: the journal holds the same dict
@@ -382,15 +419,17 @@ async def _status_reply(app: ASGIApp, fault: FaultSpec, scope: Scope, receive: R
             await app(scope, receive, discard)
     headers = {"Retry-After": _seconds(fault.retry_after)} if fault.retry_after is not None else None
     message = fault.message or _phrase(status)
-    await JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)(
-        scope, receive, send)
+    await JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)(scope, receive, send)
 
 
 def is_submit(scope: Scope) -> bool:
     """A ``POST /api/v3/{owner}/{model}...`` (not one of the API's own resources)."""
     path: str = scope["path"]
-    return (scope["method"] == "POST" and path.startswith("/api/v3/")
-            and path.removeprefix("/api/v3/").split("/", 1)[0] not in RESERVED)
+    return (
+        scope["method"] == "POST"
+        and path.startswith("/api/v3/")
+        and path.removeprefix("/api/v3/").split("/", 1)[0] not in RESERVED
+    )
 
 
 def _phrase(status: int) -> str:
@@ -442,10 +481,13 @@ async def _truncate(app: ASGIApp, fault: FaultSpec, scope: Scope, receive: Recei
         raise RuntimeError("truncate fault: the app sent no response to truncate")
     body = b"".join(chunks)
     announced = len(body) or 1
-    headers = [(name, value) for name, value in start.get("headers", [])
-               if name.lower() not in (b"content-length", b"transfer-encoding")]
+    headers = [
+        (name, value)
+        for name, value in start.get("headers", [])
+        if name.lower() not in (b"content-length", b"transfer-encoding")
+    ]
     await send({**start, "headers": [*headers, (b"content-length", str(announced).encode())]})
-    await send({"type": "http.response.body", "body": body[:len(body) // 2], "more_body": True})
+    await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
     await flush_journal(scope)
     connection.close()
     await _until_disconnected(receive)

@@ -54,13 +54,17 @@ async def history(request: Request) -> Response:
     query = await validated_body(request, "predictions-list.request")
     backend = backend_of(request)
     after, before = _time(query, "created_after"), _time(query, "created_before")
-    matching = [p for p in listed(backend, tenant)
-                if (query.get("model") is None or p.model == query["model"].strip("/"))
-                and (query.get("status") is None or p.status == query["status"])
-                and (after is None or p.created_at >= after) and (before is None or p.created_at <= before)]
+    matching = [
+        p
+        for p in listed(backend, tenant)
+        if (query.get("model") is None or p.model == query["model"].strip("/"))
+        and (query.get("status") is None or p.status == query["status"])
+        and (after is None or p.created_at >= after)
+        and (before is None or p.created_at <= before)
+    ]
     page, size = query["page"], query["page_size"]
     base = base_url(request)
-    items = [item(p, base, query["include_inputs"]) for p in matching[(page - 1) * size:page * size]]
+    items = [item(p, base, query["include_inputs"]) for p in matching[(page - 1) * size : page * size]]
     return envelope({"page": page, "page_size": size, "total": len(matching), "items": items})
 
 
@@ -70,8 +74,10 @@ def _time(query: dict[str, Any], name: str) -> float | None:
     try:
         return parse_time(query[name])
     except ValueError:  # the schema's pattern passed it, but the calendar does not (e.g. month 13)
-        raise BadRequest(f"{name}: {query[name]!r} is not a valid time",
-                         errors=[{"path": name, "message": "is not a valid RFC 3339 time"}]) from None
+        raise BadRequest(
+            f"{name}: {query[name]!r} is not a valid time",
+            errors=[{"path": name, "message": "is not a valid RFC 3339 time"}],
+        ) from None
 
 
 async def delete_many(request: Request) -> Response:

@@ -96,36 +96,72 @@ class Journal:
         entry.seq = self.store.append(self.LOG, entry.to_json(), tenant=entry.tenant or "")
         return entry
 
-    def record_delivery(self, url: str, status: int | None, body: bytes, headers: dict[str, str],
-                        latency_ms: float, tenant: str | None, note: str | None = None) -> JournalEntry:
+    def record_delivery(
+        self,
+        url: str,
+        status: int | None,
+        body: bytes,
+        headers: dict[str, str],
+        latency_ms: float,
+        tenant: str | None,
+        note: str | None = None,
+    ) -> JournalEntry:
         """Record an outgoing webhook POST (used by the webhook sender)."""
         lowered = {name.lower(): value for name, value in headers.items()}
-        return self.record(JournalEntry(
-            method="POST", path=url, query={}, headers=redact(lowered.items()),
-            body=decode_body(body, len(body), lowered.get("content-type", "")), status=status,
-            latency_ms=latency_ms, tenant=tenant, kind="webhook", note=note, time=time.time(), size=len(body)))
+        return self.record(
+            JournalEntry(
+                method="POST",
+                path=url,
+                query={},
+                headers=redact(lowered.items()),
+                body=decode_body(body, len(body), lowered.get("content-type", "")),
+                status=status,
+                latency_ms=latency_ms,
+                tenant=tenant,
+                kind="webhook",
+                note=note,
+                time=time.time(),
+                size=len(body),
+            )
+        )
 
     def entries(self, tenant: str | None = None, **match: Any) -> list[JournalEntry]:
         """Entries oldest first, optionally filtered as :meth:`find` does."""
         return self.find(tenant=tenant, **match)
 
-    def find(self, method: str | None = None, path: str | None = None, status: int | None = None,
-             tenant: str | None = None, kind: Kind | None = None,
-             body_contains: str | None = None) -> list[JournalEntry]:
+    def find(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        tenant: str | None = None,
+        kind: Kind | None = None,
+        body_contains: str | None = None,
+    ) -> list[JournalEntry]:
         """Entries matching every given filter, oldest first. ``path`` is exact or an fnmatch glob; ``tenant`` is an
         API key or its fingerprint."""
         tenant = None if tenant is None else tenant_id(tenant)
         snapshot = [JournalEntry.from_json(e) for e in self.store.entries(self.LOG, tenant)]
-        return [e for e in snapshot
-                if (method is None or e.method == method.upper())
-                and (path is None or e.path == path or fnmatch.fnmatchcase(e.path, path))
-                and (status is None or e.status == status)
-                and (tenant is None or e.tenant == tenant)
-                and (kind is None or e.kind == kind)
-                and (body_contains is None or body_contains in _body_text(e.body))]
+        return [
+            e
+            for e in snapshot
+            if (method is None or e.method == method.upper())
+            and (path is None or e.path == path or fnmatch.fnmatchcase(e.path, path))
+            and (status is None or e.status == status)
+            and (tenant is None or e.tenant == tenant)
+            and (kind is None or e.kind == kind)
+            and (body_contains is None or body_contains in _body_text(e.body))
+        ]
 
-    def count(self, method: str | None = None, path: str | None = None, status: int | None = None,
-              tenant: str | None = None, kind: Kind | None = None, body_contains: str | None = None) -> int:
+    def count(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        tenant: str | None = None,
+        kind: Kind | None = None,
+        body_contains: str | None = None,
+    ) -> int:
         return len(self.find(method, path, status, tenant, kind, body_contains))
 
     def unmatched(self, tenant: str | None = None) -> list[JournalEntry]:
@@ -180,7 +216,7 @@ def decode_body(captured: bytes, total: int, content_type: str) -> Any:
         return head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if total > len(head) and exc.reason == "unexpected end of data":  # a character cut at the limit
-            return head[:exc.start].decode("utf-8")
+            return head[: exc.start].decode("utf-8")
         return f"<{total} bytes binary>"
 
 
@@ -305,11 +341,22 @@ class JournalMiddleware:
             if error is not None and capture.status is None:
                 # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
                 status, note = 500, note or f"unhandled {type(error).__name__}"
-            self.journal.record(JournalEntry(
-                method=scope["method"], path=path, query=parse_query(scope.get("query_string", b"")),
-                headers=headers, body=decode_body(bytes(capture.body), capture.total, content_type),
-                status=status, latency_ms=(time.perf_counter() - started) * 1000, tenant=bearer_tenant(scope),
-                kind=kind_of(path), note=note, time=started_at, size=capture.total))
+            self.journal.record(
+                JournalEntry(
+                    method=scope["method"],
+                    path=path,
+                    query=parse_query(scope.get("query_string", b"")),
+                    headers=headers,
+                    body=decode_body(bytes(capture.body), capture.total, content_type),
+                    status=status,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    tenant=bearer_tenant(scope),
+                    kind=kind_of(path),
+                    note=note,
+                    time=started_at,
+                    size=capture.total,
+                )
+            )
 
         async def journal_receive() -> Message:
             capture.app_reads = True

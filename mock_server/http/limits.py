@@ -50,8 +50,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(f"Request body exceeds the limit of {self.max_bytes} bytes",
-                                          headers={"Connection": "close"})
+                    raise PayloadTooLarge(
+                        f"Request body exceeds the limit of {self.max_bytes} bytes", headers={"Connection": "close"}
+                    )
             return message
 
         await self.app(scope, counting_receive, send)

@@ -29,9 +29,18 @@ async def _quote(request: Request) -> Quote:
 
 async def price(request: Request) -> Response:
     found = await _quote(request)
-    return envelope({"model_id": found.model_id, "price": found.total, "discounted_price": found.total,
-                     "currency": CURRENCY, "unit_price": found.total, "base_price": found.base_price,
-                     "unit": found.unit, "units": found.units})
+    return envelope(
+        {
+            "model_id": found.model_id,
+            "price": found.total,
+            "discounted_price": found.total,
+            "currency": CURRENCY,
+            "unit_price": found.total,
+            "base_price": found.base_price,
+            "unit": found.unit,
+            "units": found.units,
+        }
+    )
 
 
 async def pricing(request: Request) -> Response:

@@ -51,8 +51,19 @@ from mock_server.http.recorder import Recorder, credentials, scrub_url
 
 DRIFT_HEADER = "X-WaveSpeed-Mock-Drift"
 UPSTREAM_ERROR_HEADER = "X-WaveSpeed-Mock-Upstream-Error"
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "trailers", "transfer-encoding", "upgrade"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 # First path segments under /api/v3/ that are API resources, never model owners (as the real API's URL space).
 RESERVED = ("predictions", "media", "balance", "webhook", "model", "models", "account", "billings", "user")
 DECODABLE = ("gzip", "deflate", "identity")
@@ -97,8 +108,12 @@ def classify(method: str, path: str) -> RouteInfo:
         return RouteInfo("other", f"{method} {path}")
     rest = path.removeprefix("/api/v3/").strip("/")
     segments = rest.split("/")
-    if (method in ("GET", "HEAD") and segments[0] == "predictions" and len(segments) in (2, 3)
-            and (len(segments) == 2 or segments[2] == "result")):
+    if (
+        method in ("GET", "HEAD")
+        and segments[0] == "predictions"
+        and len(segments) in (2, 3)
+        and (len(segments) == 2 or segments[2] == "result")
+    ):
         return RouteInfo("result", "result", prediction_id=segments[1])
     if method == "POST" and rest == "media/uploads":
         return RouteInfo("upload-ticket", "upload ticket")
@@ -115,8 +130,16 @@ def check(route: RouteInfo, method: str, status: int, body: bytes | None, catalo
     if route.kind == "other" or method == "HEAD" or status < 200 or 300 <= status < 400 or status == 204:
         return []
     if body is None:
-        return [Change("unchecked", "(body)", "a body this proxy can decode", "undecodable Content-Encoding", False,
-                       "the answer could not be decompressed, so it was not checked")]
+        return [
+            Change(
+                "unchecked",
+                "(body)",
+                "a body this proxy can decode",
+                "undecodable Content-Encoding",
+                False,
+                "the answer could not be decompressed, so it was not checked",
+            )
+        ]
     if status >= 400:
         return check_error(body, catalog.error_schema, http_status=status)
     schema: dict[str, Any] = ENVELOPE_SCHEMA
@@ -162,20 +185,39 @@ class DriftLog:
     responses_checked: int = 0
     findings: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, route: RouteInfo, changes: list[Change], *, method: str, path: str, http_status: int | None,
-            model: str | None = None) -> None:
+    def add(
+        self,
+        route: RouteInfo,
+        changes: list[Change],
+        *,
+        method: str,
+        path: str,
+        http_status: int | None,
+        model: str | None = None,
+    ) -> None:
         now = _now()
         for change in changes:
             key = (route.label, model or route.model or "", change.kind, change.location)
             entry = self.findings.get(key)
             if entry is None:
                 entry = self.findings[key] = {
-                    "source": "proxy", "endpoint": route.label, "model": model or route.model, **change.to_json(),
-                    "count": 0, "first_seen": now, "last_seen": now,
+                    "source": "proxy",
+                    "endpoint": route.label,
+                    "model": model or route.model,
+                    **change.to_json(),
+                    "count": 0,
+                    "first_seen": now,
+                    "last_seen": now,
                     "example": {"method": method, "path": scrub_url(path), "http_status": http_status},
                 }
-                logger.warning("drift: %s%s: %s %s: %s", route.label, f" ({entry['model']})" if entry["model"] else "",
-                               change.kind, change.location, change.detail)
+                logger.warning(
+                    "drift: %s%s: %s %s: %s",
+                    route.label,
+                    f" ({entry['model']})" if entry["model"] else "",
+                    change.kind,
+                    change.location,
+                    change.detail,
+                )
             entry["count"] += 1
             entry["last_seen"] = now
         if changes:  # clean answers only count; the file is rewritten when there is news (and at shutdown)
@@ -217,8 +259,13 @@ class ProxyState:
 
     def __post_init__(self) -> None:
         config = self.config
-        self.recorder = Recorder(config.record_dir, self.catalog, upstream=config.upstream,
-                                 placeholders=config.placeholders, fetch=self.fetch if config.fetch_outputs else None)
+        self.recorder = Recorder(
+            config.record_dir,
+            self.catalog,
+            upstream=config.upstream,
+            placeholders=config.placeholders,
+            fetch=self.fetch if config.fetch_outputs else None,
+        )
 
     def http(self) -> httpx.AsyncClient:
         if self.client is None:
@@ -236,8 +283,9 @@ class ProxyState:
         return response.content, response.headers.get("content-type")
 
 
-def create_proxy_app(config: ProxyConfig, *, catalog: Catalog | None = None,
-                     transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+def create_proxy_app(
+    config: ProxyConfig, *, catalog: Catalog | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
     """A proxy to ``config.upstream``; ``transport`` replaces the network (an ``httpx.ASGITransport`` in tests)."""
     config = config.validated()
     catalog = catalog or default_catalog()
@@ -272,8 +320,7 @@ async def forward(request: Request) -> Response:
     shown_path = path + (f"?{query_string}" if query_string else "")
 
     try:
-        upstream_request = state.http().build_request(method, target, headers=_request_headers(request),
-                                                      content=body)
+        upstream_request = state.http().build_request(method, target, headers=_request_headers(request), content=body)
         answer = await state.http().send(upstream_request, stream=True)
         try:
             raw = b"".join([chunk async for chunk in answer.aiter_raw()])
@@ -302,16 +349,34 @@ async def forward(request: Request) -> Response:
     return response
 
 
-async def _record(state: ProxyState, route: RouteInfo, request: Request, body: bytes, query: dict[str, str],
-                  answer: httpx.Response, decoded: bytes | None, started: float, secrets: list[str]) -> None:
+async def _record(
+    state: ProxyState,
+    route: RouteInfo,
+    request: Request,
+    body: bytes,
+    query: dict[str, str],
+    answer: httpx.Response,
+    decoded: bytes | None,
+    started: float,
+    secrets: list[str],
+) -> None:
     recorder = state.recorder
     if not recorder.enabled:
         return
     parsed = _json(decoded)
     status = answer.status_code
     if route.kind == "submit" and route.model is not None:
-        cassette = recorder.submit(model=route.model, path=request.url.path, query=query, headers=request.headers,
-                                   body=body, started=started, http_status=status, response=parsed, secrets=secrets)
+        cassette = recorder.submit(
+            model=route.model,
+            path=request.url.path,
+            query=query,
+            headers=request.headers,
+            body=body,
+            started=started,
+            http_status=status,
+            response=parsed,
+            secrets=secrets,
+        )
     elif route.kind == "result" and route.prediction_id is not None and request.method == "GET":
         cassette = recorder.result(route.prediction_id, status, parsed, secrets)
     else:
@@ -329,11 +394,20 @@ async def _record(state: ProxyState, route: RouteInfo, request: Request, body: b
 def _upstream_failed(state: ProxyState, route: RouteInfo, method: str, path: str, exc: Exception) -> Response:
     reason = f"{type(exc).__name__}: {str(exc) or 'no detail'}"[:300]
     upstream = scrub_url(state.config.upstream)
-    change = Change("upstream-failure", "(upstream)", upstream, type(exc).__name__, False,
-                    f"{method} {scrub_url(path)} could not be forwarded: {reason}")
+    change = Change(
+        "upstream-failure",
+        "(upstream)",
+        upstream,
+        type(exc).__name__,
+        False,
+        f"{method} {scrub_url(path)} could not be forwarded: {reason}",
+    )
     state.log.add(route, [change], method=method, path=path, http_status=None)
-    return JSONResponse({"code": 502, "message": f"Upstream {upstream} failed: {reason}"}, status_code=502,
-                        headers={UPSTREAM_ERROR_HEADER: type(exc).__name__})
+    return JSONResponse(
+        {"code": 502, "message": f"Upstream {upstream} failed: {reason}"},
+        status_code=502,
+        headers={UPSTREAM_ERROR_HEADER: type(exc).__name__},
+    )
 
 
 def _connection_listed(headers: httpx.Headers | Any) -> set[str]:
@@ -411,12 +485,26 @@ class RunningProxy:
         self.thread.join(timeout)
 
 
-def run_proxy_in_thread(config: ProxyConfig, *, host: str = "127.0.0.1", port: int = 0,
-                        catalog: Catalog | None = None, startup_timeout: float = 15.0) -> RunningProxy:
+def run_proxy_in_thread(
+    config: ProxyConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    catalog: Catalog | None = None,
+    startup_timeout: float = 15.0,
+) -> RunningProxy:
     """Start the proxy under uvicorn in a daemon thread on a free loopback port; wait (bounded) until it accepts."""
     app = create_proxy_app(config, catalog=catalog)
-    uv_config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False,
-                               server_header=False, date_header=False)
+    uv_config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+    )
     server = uvicorn.Server(uv_config)
     thread = threading.Thread(target=server.run, name="wavespeed-mock-proxy", daemon=True)
     thread.start()

@@ -124,9 +124,18 @@ def placeholder(media: Media, model: str, index: int) -> bytes | None:
 
     if media.format in FORMATS:
         try:
-            return render(ImageSpec(model=model, prompt="recorded output (placeholder)", seed=0, index=index,
-                                    width=media.width, height=media.height, fmt=media.format,
-                                    params_digest="cassette"))
+            return render(
+                ImageSpec(
+                    model=model,
+                    prompt="recorded output (placeholder)",
+                    seed=0,
+                    index=index,
+                    width=media.width,
+                    height=media.height,
+                    fmt=media.format,
+                    params_digest="cassette",
+                )
+            )
         except ValueError:
             pass  # outside the renderer's bounds: a plain picture below
     out = io.BytesIO()
@@ -175,8 +184,15 @@ class Recorder:
     """Cassettes of the predictions the proxy sees. Without a directory nothing is kept (the proxy then only
     checks drift)."""
 
-    def __init__(self, directory: Path | None, catalog: Catalog, *, upstream: str, placeholders: bool = False,
-                 fetch: Fetch | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None,
+        catalog: Catalog,
+        *,
+        upstream: str,
+        placeholders: bool = False,
+        fetch: Fetch | None = None,
+    ) -> None:
         self.directory = directory
         self.catalog = catalog
         self.upstream = scrub_url(upstream)
@@ -213,8 +229,19 @@ class Recorder:
         while len(self._uploads) > _MAX_UPLOADS:
             self._uploads.popitem(last=False)
 
-    def submit(self, *, model: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
-               body: bytes, started: float, http_status: int, response: Any, secrets: list[str]) -> Cassette | None:
+    def submit(
+        self,
+        *,
+        model: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        started: float,
+        http_status: int,
+        response: Any,
+        secrets: list[str],
+    ) -> Cassette | None:
         if not self.enabled:
             return None
         when = time.monotonic()
@@ -226,8 +253,9 @@ class Recorder:
         scrubbed_input = scrub(sent_input, secrets)
         attached = [u for url, u in self._uploads.items() if _mentions(scrubbed_input, url)]
         # The same function a replaying fake keys its cassettes by (contract/cassette), so they match.
-        normalized, match_digest = match_key(model, scrubbed_input, self.catalog,
-                                             uploads={u["download_url"]: u for u in attached})
+        normalized, match_digest = match_key(
+            model, scrubbed_input, self.catalog, uploads={u["download_url"]: u for u in attached}
+        )
         data = response.get("data") if isinstance(response, dict) else None
         prediction_id = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
         ok = http_status == 200 and prediction_id is not None
@@ -250,8 +278,11 @@ class Recorder:
                 "webhook": scrub(query["webhook"], secrets) if "webhook" in query else None,
             },
             "match": {"model": model, "input": normalized, "digest": match_digest},
-            "submit": {"http_status": http_status, "seconds": round(when - started, 4),
-                       "status": data.get("status") if isinstance(data, dict) else None},
+            "submit": {
+                "http_status": http_status,
+                "seconds": round(when - started, 4),
+                "status": data.get("status") if isinstance(data, dict) else None,
+            },
             "statuses": [],
             "polls": 0,
             "final": None,
@@ -266,8 +297,9 @@ class Recorder:
             while len(self._cassettes) > _MAX_PREDICTIONS:
                 self._cassettes.popitem(last=False)
         else:
-            cassette.error({"where": "submit", "at": cassette.seconds(when), "http_status": http_status,
-                            **_error_fields(response)})
+            cassette.error(
+                {"where": "submit", "at": cassette.seconds(when), "http_status": http_status, **_error_fields(response)}
+            )
         self._write(cassette, secrets)
         return cassette
 
@@ -280,8 +312,9 @@ class Recorder:
         cassette.doc["polls"] += 1
         data = response.get("data") if isinstance(response, dict) else None
         if http_status != 200 or not isinstance(data, dict):
-            cassette.error({"where": "result", "at": cassette.seconds(when), "http_status": http_status,
-                            **_error_fields(response)})
+            cassette.error(
+                {"where": "result", "at": cassette.seconds(when), "http_status": http_status, **_error_fields(response)}
+            )
         else:
             self._observe(cassette, data, http_status, when)
         self._write(cassette, secrets)
@@ -295,9 +328,21 @@ class Recorder:
         raw_outputs = cassette.doc["final"].pop("_outputs", [])
         base64_mode = cassette.doc["request"]["base64"]
         for index, value in enumerate(raw_outputs):
-            entry: dict[str, Any] = {"index": index, "encoding": "url", "url": None, "content_type": None,
-                                     "size": None, "width": None, "height": None, "format": None, "sha256": None,
-                                     "media": None, "placeholder": False, "source": None, "error": None}
+            entry: dict[str, Any] = {
+                "index": index,
+                "encoding": "url",
+                "url": None,
+                "content_type": None,
+                "size": None,
+                "width": None,
+                "height": None,
+                "format": None,
+                "sha256": None,
+                "media": None,
+                "placeholder": False,
+                "source": None,
+                "error": None,
+            }
             if not isinstance(value, str):
                 entry["error"] = f"output is {type(value).__name__}, not a string"
             elif value.startswith(("http://", "https://")):
@@ -345,9 +390,14 @@ class Recorder:
         cassette.see(status_text, when)
         code, error = data.get("code"), data.get("error")
         if (isinstance(code, int) and code not in (0, 200)) or (isinstance(error, str) and error):
-            entry = {"where": "result" if cassette.doc["polls"] else "submit", "at": cassette.seconds(when),
-                     "http_status": http_status, "status": status_text, "code": code if isinstance(code, int) else None,
-                     "error": error if isinstance(error, str) else None}
+            entry = {
+                "where": "result" if cassette.doc["polls"] else "submit",
+                "at": cassette.seconds(when),
+                "http_status": http_status,
+                "status": status_text,
+                "code": code if isinstance(code, int) else None,
+                "error": error if isinstance(error, str) else None,
+            }
             # A failed prediction polled again says the same thing: keep it once.
             if not cassette.doc["errors"] or not _same_error(cassette.doc["errors"][-1], entry):
                 cassette.error(entry)
@@ -366,12 +416,21 @@ class Recorder:
                 "_outputs": list(outputs) if isinstance(outputs, list) else [],  # consumed by finish()
             }
 
-    def _measure(self, cassette: Cassette, entry: dict[str, Any], content: bytes, content_type: str | None,
-                 source: str) -> None:
+    def _measure(
+        self, cassette: Cassette, entry: dict[str, Any], content: bytes, content_type: str | None, source: str
+    ) -> None:
         media = inspect(content, content_type)
-        entry.update({"content_type": content_type or (f"image/{media.format}" if media.format else None),
-                      "size": media.size, "width": media.width, "height": media.height, "format": media.format,
-                      "sha256": media.sha256, "source": source})
+        entry.update(
+            {
+                "content_type": content_type or (f"image/{media.format}" if media.format else None),
+                "size": media.size,
+                "width": media.width,
+                "height": media.height,
+                "format": media.format,
+                "sha256": media.sha256,
+                "source": source,
+            }
+        )
         stored: bytes | None = content
         if self.placeholders:
             stored = placeholder(media, cassette.doc["model"], entry["index"])
@@ -405,8 +464,11 @@ def _error_fields(response: Any) -> dict[str, Any]:
         return {"code": None, "message": None, "body_keys": None}
     code = response.get("code")
     message = response.get("message", response.get("error"))
-    return {"code": code if isinstance(code, int) else None, "message": message if isinstance(message, str) else None,
-            "body_keys": sorted(response)}
+    return {
+        "code": code if isinstance(code, int) else None,
+        "message": message if isinstance(message, str) else None,
+        "body_keys": sorted(response),
+    }
 
 
 def _mentions(value: Any, text: str) -> bool:
@@ -430,5 +492,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["FORMAT", "REDACTED", "SECRET_KEYS", "TERMINAL", "VERSION", "Cassette", "Media", "Recorder", "credentials",
-           "inspect", "kept_headers", "normalized_input", "placeholder", "scrub", "scrub_url", "summarise_data_uri"]
+__all__ = [
+    "FORMAT",
+    "REDACTED",
+    "SECRET_KEYS",
+    "TERMINAL",
+    "VERSION",
+    "Cassette",
+    "Media",
+    "Recorder",
+    "credentials",
+    "inspect",
+    "kept_headers",
+    "normalized_input",
+    "placeholder",
+    "scrub",
+    "scrub_url",
+    "summarise_data_uri",
+]

@@ -100,8 +100,9 @@ async def submit(request: Request) -> Response:
             headers[NEAR_MISS_HEADER] = near
         request.scope.setdefault("extensions", {})[ROUTE_NOTE] = "; ".join(notes)
         notes += generic_notes(endpoint, body)
-    data = await backend.submit(Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook,
-                                           notes=tuple(notes)))
+    data = await backend.submit(
+        Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook, notes=tuple(notes))
+    )
     if isinstance(endpoint, GenericEndpoint):
         backend.generic.record(tenant, endpoint, headers.get(NEAR_MISS_HEADER))
     return envelope(data, headers=headers)

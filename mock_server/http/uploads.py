@@ -87,8 +87,7 @@ class Uploads:
     def open_slot(self, tenant: str, filename: str, size: int, mime: str) -> Slot:
         if size > self.max_bytes:
             raise PayloadTooLarge(f"File is {size} bytes; the upload limit is {self.max_bytes} bytes")
-        slot = Slot(secrets.token_urlsafe(24), tenant, filename, size, mime,
-                    self.backend.clock.now() + SLOT_SECONDS)
+        slot = Slot(secrets.token_urlsafe(24), tenant, filename, size, mime, self.backend.clock.now() + SLOT_SECONDS)
         # The record outlives the PUT window: after the PUT, its token is the upload's download key.
         self.store.put("slot", slot.token, asdict(slot), tenant=tenant)
         return slot
@@ -202,14 +201,19 @@ async def create_ticket(request: Request) -> Response:
     slot = uploads.open_slot(tenant, filename, size, media_type(filename, content_type))
     base = base_url(request)
     planned = Stored(slot.token, filename, slot.mime, size)
-    return envelope({
-        "download_url": base + planned.path(),
-        "upload": {"method": "PUT", "url": f"{base}/media/upload-slots/{slot.token}",
-                   "headers": {"Content-Type": slot.mime}},
-        "type": planned.kind,
-        "filename": filename,
-        "size": size,
-    })
+    return envelope(
+        {
+            "download_url": base + planned.path(),
+            "upload": {
+                "method": "PUT",
+                "url": f"{base}/media/upload-slots/{slot.token}",
+                "headers": {"Content-Type": slot.mime},
+            },
+            "type": planned.kind,
+            "filename": filename,
+            "size": size,
+        }
+    )
 
 
 async def put_upload(request: Request) -> Response:
@@ -222,8 +226,9 @@ async def put_upload(request: Request) -> Response:
     slot = uploads.slot(token)
     sent_type = request.headers.get("content-type")
     if sent_type is not None and sent_type.split(";")[0].strip().lower() != slot.mime.lower():
-        raise Forbidden(f"Content-Type {sent_type!r} does not match the ticket's {slot.mime!r} "
-                        "(send exactly upload.headers)")
+        raise Forbidden(
+            f"Content-Type {sent_type!r} does not match the ticket's {slot.mime!r} (send exactly upload.headers)"
+        )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > uploads.max_bytes:
         raise PayloadTooLarge(f"Body is {declared} bytes; the upload limit is {uploads.max_bytes} bytes")
@@ -249,8 +254,10 @@ async def upload_binary(request: Request) -> Response:
     tenant = authenticate(request)
     uploads = uploads_of(request)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise BadRequest("Send multipart/form-data with the file in the field 'file'",
-                         errors=[{"path": "file", "message": "required"}])
+        raise BadRequest(
+            "Send multipart/form-data with the file in the field 'file'",
+            errors=[{"path": "file", "message": "required"}],
+        )
     cap = uploads.max_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
@@ -274,16 +281,28 @@ async def upload_binary(request: Request) -> Response:
         raise BadRequest("Form field 'file' is empty", errors=[{"path": "file", "message": "must not be empty"}])
     filename = clean_filename(part.filename or "") or "upload"
     stored = uploads.store_bytes(tenant, data, filename, media_type(filename, part.content_type, data))
-    return envelope({"type": stored.kind, "download_url": base_url(request) + stored.path(),
-                     "filename": stored.filename, "size": stored.size})
+    return envelope(
+        {
+            "type": stored.kind,
+            "download_url": base_url(request) + stored.path(),
+            "filename": stored.filename,
+            "size": stored.size,
+        }
+    )
 
 
 async def download(request: Request) -> Response:
     blob = uploads_of(request).blob(request.path_params["key"])
     if blob is None:
         raise NotFound(f"No uploaded file at {request.url.path}")
-    return Response(blob.data, media_type=blob.mime, headers={
-        "Cache-Control": "public, max-age=604800", **download_headers(blob.mime, request.path_params["filename"])})
+    return Response(
+        blob.data,
+        media_type=blob.mime,
+        headers={
+            "Cache-Control": "public, max-age=604800",
+            **download_headers(blob.mime, request.path_params["filename"]),
+        },
+    )
 
 
 routes: list[BaseRoute] = [

@@ -51,7 +51,6 @@ _BAD_KEY = "not-the-account-secret"
 _log = get_logger("webhooks")
 
 
-
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     """``v3,<hex HMAC-SHA256>`` over ``{id}.{timestamp}.{body}``, keyed by the secret without ``whsec_`` as text."""
     key = secret.removeprefix(SECRET_PREFIX).encode()
@@ -106,8 +105,13 @@ class WebhookDispatcher:
 
     LOG = "deliveries"
 
-    def __init__(self, settings: Settings, backend: Backend, journal: Journal | None = None,
-                 loop: Callable[[], asyncio.AbstractEventLoop | None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        journal: Journal | None = None,
+        loop: Callable[[], asyncio.AbstractEventLoop | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.store = backend.store
@@ -136,8 +140,15 @@ class WebhookDispatcher:
 
     # --- control ---------------------------------------------------------------------------------------
 
-    def configure(self, tenant: str | None = None, delay: float = 0, duplicate: bool = False,
-                  out_of_order: bool = False, bad_signature: bool = False, hold_seconds: float = 1.0) -> None:
+    def configure(
+        self,
+        tenant: str | None = None,
+        delay: float = 0,
+        duplicate: bool = False,
+        out_of_order: bool = False,
+        bad_signature: bool = False,
+        hold_seconds: float = 1.0,
+    ) -> None:
         """Make deliveries adversarial for one tenant (or, with no tenant, for every tenant without its own).
 
         Args:
@@ -239,8 +250,15 @@ class WebhookDispatcher:
         # Only the worker that ended the prediction gets here; the claim also covers a retried store update.
         if not self.store.claim(f"webhook:{prediction.id}:{prediction.created_at}"):
             return
-        event = Event(prediction.id[:EVENT_ID_LENGTH], prediction.id, prediction.status, prediction.tenant,
-                      prediction.webhook, payload(prediction, self.backend), prediction.created_at)
+        event = Event(
+            prediction.id[:EVENT_ID_LENGTH],
+            prediction.id,
+            prediction.status,
+            prediction.tenant,
+            prediction.webhook,
+            payload(prediction, self.backend),
+            prediction.created_at,
+        )
         loop = self._server_loop()
         if loop is None:
             self._record(event, 1, None, None, None, None, 0.0, "not delivered: the server is not running")
@@ -313,8 +331,12 @@ class WebhookDispatcher:
         try:
             if adversary.delay:
                 await asyncio.sleep(adversary.delay)
-            async with httpx.AsyncClient(timeout=self.settings.webhook_timeout, trust_env=False,
-                                         follow_redirects=False, verify=self._verify(events)) as client:
+            async with httpx.AsyncClient(
+                timeout=self.settings.webhook_timeout,
+                trust_env=False,
+                follow_redirects=False,
+                verify=self._verify(events),
+            ) as client:
                 for event in events:
                     for copy in range(2 if adversary.duplicate else 1):
                         await self._attempts(client, event, adversary, "duplicate" if copy else None)
@@ -329,16 +351,19 @@ class WebhookDispatcher:
             self._tls = httpx.create_ssl_context()
         return self._tls
 
-    async def _attempts(self, client: httpx.AsyncClient, event: Event, adversary: Adversary,
-                        note: str | None) -> bool:
+    async def _attempts(self, client: httpx.AsyncClient, event: Event, adversary: Adversary, note: str | None) -> bool:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if not self._current(event):
                 return False
             timestamp = int(time.time())
             key = _BAD_KEY if adversary.bad_signature else self.secret
             signature = sign(key, event.id, timestamp, event.body)
-            headers = {"Content-Type": "application/json", "webhook-id": event.id,
-                       "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+            headers = {
+                "Content-Type": "application/json",
+                "webhook-id": event.id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature,
+            }
             status: int | None = None
             error: str | None = None
             try:  # before each attempt: what a name resolves to may have changed since the last one
@@ -348,8 +373,9 @@ class WebhookDispatcher:
                 return False
             started = time.perf_counter()
             try:
-                response = await client.post(target.url, content=event.body, headers={**headers, **target.headers},
-                                             extensions=target.extensions)
+                response = await client.post(
+                    target.url, content=event.body, headers={**headers, **target.headers}, extensions=target.extensions
+                )
                 status = response.status_code
             except httpx.TimeoutException:
                 error = f"timeout after {self.settings.webhook_timeout:g} s"
@@ -359,8 +385,9 @@ class WebhookDispatcher:
             if not self._current(event):
                 return False
             notes = [n for n in (note, "bad signature" if adversary.bad_signature else None) if n]
-            self._record(event, attempt, status, timestamp, signature, error, latency_ms, "; ".join(notes) or None,
-                         headers)
+            self._record(
+                event, attempt, status, timestamp, signature, error, latency_ms, "; ".join(notes) or None, headers
+            )
             if status is not None and 200 <= status < 300:
                 return True
             if attempt < MAX_ATTEMPTS:
@@ -372,31 +399,75 @@ class WebhookDispatcher:
             self._pending -= count
             self._lock.notify_all()
 
-    def _record(self, event: Event, attempt: int, status: int | None, timestamp: int | None, signature: str | None,
-                error: str | None, latency_ms: float, note: str | None,
-                headers: dict[str, str] | None = None) -> None:
+    def _record(
+        self,
+        event: Event,
+        attempt: int,
+        status: int | None,
+        timestamp: int | None,
+        signature: str | None,
+        error: str | None,
+        latency_ms: float,
+        note: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         record = {
-            "prediction_id": event.prediction_id, "prediction_status": event.prediction_status, "url": event.url,
-            "attempt": attempt, "status": status, "event_id": event.id, "timestamp": timestamp,
-            "signature": signature, "error": error, "note": note, "latency_ms": round(latency_ms, 3),
+            "prediction_id": event.prediction_id,
+            "prediction_status": event.prediction_status,
+            "url": event.url,
+            "attempt": attempt,
+            "status": status,
+            "event_id": event.id,
+            "timestamp": timestamp,
+            "signature": signature,
+            "error": error,
+            "note": note,
+            "latency_ms": round(latency_ms, 3),
         }
         self.store.append(self.LOG, record, tenant=event.tenant)
         _log_attempt(event, attempt, status, error, latency_ms, note, sent=signature is not None)
         if self._journal is not None:
             attempted = f"attempt {attempt}/{MAX_ATTEMPTS}" if signature is not None else None
             journal_note = "; ".join(n for n in (attempted, error, note) if n)
-            self._journal.record_delivery(url=event.url, status=status, body=event.body, headers=headers or {},
-                                          latency_ms=latency_ms, tenant=event.tenant, note=journal_note)
+            self._journal.record_delivery(
+                url=event.url,
+                status=status,
+                body=event.body,
+                headers=headers or {},
+                latency_ms=latency_ms,
+                tenant=event.tenant,
+                note=journal_note,
+            )
 
 
-def _log_attempt(event: Event, attempt: int, status: int | None, error: str | None, latency_ms: float,
-                 note: str | None, *, sent: bool) -> None:
+def _log_attempt(
+    event: Event,
+    attempt: int,
+    status: int | None,
+    error: str | None,
+    latency_ms: float,
+    note: str | None,
+    *,
+    sent: bool,
+) -> None:
     delivered = status is not None and 200 <= status < 300
     result = "delivered" if delivered else "failed" if sent else "blocked" if note == BLOCKED else "not sent"
-    log_event(_log, "webhook.delivery", level=logging.INFO if delivered else logging.WARNING, result=result,
-              prediction=event.prediction_id, event_id=event.id, status=status, error=error, attempt=attempt,
-              max_attempts=MAX_ATTEMPTS, url=_without_secrets(event.url), latency_ms=round(latency_ms, 1),
-              note=note if note != BLOCKED else None, tenant=event.tenant)
+    log_event(
+        _log,
+        "webhook.delivery",
+        level=logging.INFO if delivered else logging.WARNING,
+        result=result,
+        prediction=event.prediction_id,
+        event_id=event.id,
+        status=status,
+        error=error,
+        attempt=attempt,
+        max_attempts=MAX_ATTEMPTS,
+        url=_without_secrets(event.url),
+        latency_ms=round(latency_ms, 1),
+        note=note if note != BLOCKED else None,
+        tenant=event.tenant,
+    )
 
 
 def _without_secrets(url: str) -> str:

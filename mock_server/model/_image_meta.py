@@ -216,8 +216,9 @@ def image_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
-                raise ImageTooLarge(f"input image is {width}x{height} = {width * height} pixels; the limit is "
-                                    f"{max_pixels} pixels")
+                raise ImageTooLarge(
+                    f"input image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+                )
             orientation = im.getexif().get(_EXIF_ORIENTATION)
     except ImageTooLarge:
         raise

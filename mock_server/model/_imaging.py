@@ -174,13 +174,13 @@ def _fit(
     lo, hi = 0, len(text)
     while lo < hi:  # longest kept length that fits
         mid = (lo + hi + 1) // 2
-        candidate = "..." + text[len(text) - mid:] if keep_end else text[:mid] + "..."
+        candidate = "..." + text[len(text) - mid :] if keep_end else text[:mid] + "..."
         if draw.textlength(candidate, font=font) <= max_width:
             lo = mid
         else:
             hi = mid - 1
     if keep_end:
-        return "..." + text[len(text) - lo:] if lo else "..."
+        return "..." + text[len(text) - lo :] if lo else "..."
     return text[:lo] + "..." if lo else "..."
 
 

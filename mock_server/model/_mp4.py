@@ -73,8 +73,8 @@ def _tiles(plane: bytes, stride: int, side: int) -> list[bytes]:
     """A plane cut into side x side tiles, each as its rows one after another, tiles in raster order."""
     tiles: list[bytes] = []
     for top in range(0, len(plane), stride * side):
-        rows = [plane[start:start + stride] for start in range(top, top + stride * side, stride)]
-        pieces = [[row[left:left + side] for left in range(0, stride, side)] for row in rows]
+        rows = [plane[start : start + stride] for start in range(top, top + stride * side, stride)]
+        pieces = [[row[left : left + side] for left in range(0, stride, side)] for row in rows]
         tiles += [b"".join(tile) for tile in zip(*pieces, strict=True)]
     return tiles
 
@@ -263,11 +263,28 @@ def mp4(frames: Sequence[Image.Image], fps: int) -> bytes:
     duration = delta * len(samples)
 
     def moov(chunk_offset: int) -> bytes:
-        avcc = _box(b"avcC", bytes([1, 66, 0xC0, sps[3], 0xFF, 0xE1]), struct.pack(">H", len(sps)), sps,
-                    b"\x01", struct.pack(">H", len(pps)), pps)
-        avc1 = _box(b"avc1", b"\x00" * 6, struct.pack(">H", 1), b"\x00" * 16, struct.pack(">HH", width, height),
-                    struct.pack(">II", 0x00480000, 0x00480000), b"\x00" * 4, struct.pack(">H", 1), b"\x00" * 32,
-                    struct.pack(">Hh", 0x18, -1), avcc)
+        avcc = _box(
+            b"avcC",
+            bytes([1, 66, 0xC0, sps[3], 0xFF, 0xE1]),
+            struct.pack(">H", len(sps)),
+            sps,
+            b"\x01",
+            struct.pack(">H", len(pps)),
+            pps,
+        )
+        avc1 = _box(
+            b"avc1",
+            b"\x00" * 6,
+            struct.pack(">H", 1),
+            b"\x00" * 16,
+            struct.pack(">HH", width, height),
+            struct.pack(">II", 0x00480000, 0x00480000),
+            b"\x00" * 4,
+            struct.pack(">H", 1),
+            b"\x00" * 32,
+            struct.pack(">Hh", 0x18, -1),
+            avcc,
+        )
         stbl = _box(
             b"stbl",
             _full(b"stsd", 0, 0, struct.pack(">I", 1), avc1),
@@ -277,15 +294,39 @@ def mp4(frames: Sequence[Image.Image], fps: int) -> bytes:
             _full(b"stsz", 0, 0, struct.pack(">II", 0, len(samples)), *(struct.pack(">I", len(s)) for s in samples)),
             _full(b"stco", 0, 0, struct.pack(">II", 1, chunk_offset)),
         )
-        minf = _box(b"minf", _full(b"vmhd", 0, 1, b"\x00" * 8),
-                    _box(b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1), _full(b"url ", 0, 1))), stbl)
-        mdia = _box(b"mdia",
-                    _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, TIMESCALE, duration, 0x55C4, 0)),  # "und"
-                    _full(b"hdlr", 0, 0, b"\x00" * 4, b"vide", b"\x00" * 12, b"VideoHandler\x00"), minf)
-        tkhd = _full(b"tkhd", 0, 3, struct.pack(">IIIII", 0, 0, 1, 0, duration), b"\x00" * 8,
-                     struct.pack(">hhhH", 0, 0, 0, 0), _MATRIX, struct.pack(">II", width << 16, height << 16))
-        mvhd = _full(b"mvhd", 0, 0, struct.pack(">IIII", 0, 0, TIMESCALE, duration), struct.pack(">IH", 0x10000, 0x100),
-                     b"\x00" * 10, _MATRIX, b"\x00" * 24, struct.pack(">I", 2))
+        minf = _box(
+            b"minf",
+            _full(b"vmhd", 0, 1, b"\x00" * 8),
+            _box(b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1), _full(b"url ", 0, 1))),
+            stbl,
+        )
+        mdia = _box(
+            b"mdia",
+            _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, TIMESCALE, duration, 0x55C4, 0)),  # "und"
+            _full(b"hdlr", 0, 0, b"\x00" * 4, b"vide", b"\x00" * 12, b"VideoHandler\x00"),
+            minf,
+        )
+        tkhd = _full(
+            b"tkhd",
+            0,
+            3,
+            struct.pack(">IIIII", 0, 0, 1, 0, duration),
+            b"\x00" * 8,
+            struct.pack(">hhhH", 0, 0, 0, 0),
+            _MATRIX,
+            struct.pack(">II", width << 16, height << 16),
+        )
+        mvhd = _full(
+            b"mvhd",
+            0,
+            0,
+            struct.pack(">IIII", 0, 0, TIMESCALE, duration),
+            struct.pack(">IH", 0x10000, 0x100),
+            b"\x00" * 10,
+            _MATRIX,
+            b"\x00" * 24,
+            struct.pack(">I", 2),
+        )
         return _box(b"moov", mvhd, _box(b"trak", tkhd, mdia))
 
     ftyp = _box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isom", b"iso2", b"avc1", b"mp41")

@@ -98,8 +98,11 @@ class Backend:
         self.clock = clock
         self.rules = Rules(store)
         # --replay DIR: the recorded cassettes submits are matched against (model/replay.py); loaded once, here.
-        self.replay = (Replayer.load(settings.replay, catalog, speed=settings.replay_speed, mode=settings.replay_mode)
-                       if settings.replay else None)
+        self.replay = (
+            Replayer.load(settings.replay, catalog, speed=settings.replay_speed, mode=settings.replay_mode)
+            if settings.replay
+            else None
+        )
         self.generic = GenericModels(settings, catalog, store, clock)
         self.rate = RateLimiter(store, clock, settings.rate_window())
         self.slots = Slots(store, settings.max_concurrency, self._running, clock) if settings.max_concurrency else None
@@ -136,9 +139,18 @@ class Backend:
         endpoint, tenant = submission.endpoint, submission.tenant
         params = endpoint.known(submission.body)
         # Replay hook: a recorded cassette this submit matches (strict mode raises when none does).
-        recording = None if self.replay is None else self.replay.find(
-            tenant, endpoint.model, submission.body, self.catalog, self.store,
-            (submission.request_host, urlsplit(self.settings.public_url or "").netloc))
+        recording = (
+            None
+            if self.replay is None
+            else self.replay.find(
+                tenant,
+                endpoint.model,
+                submission.body,
+                self.catalog,
+                self.store,
+                (submission.request_host, urlsplit(self.settings.public_url or "").netloc),
+            )
+        )
         source, failure = await self._input_image(params, submission.request_host)
         prompt = str(params.get("prompt", ""))
         # A failed download decides the outcome; a queued rule is then left for the next prediction. A replayed
@@ -197,8 +209,7 @@ class Backend:
             return await self.view(prediction, submission.base_url, sync_timeout=timed_out)
         return await self.view(prediction, submission.base_url)
 
-    async def _input_image(self, params: dict[str, Any], request_host: str) -> tuple[InputImage | None,
-                                                                                       Outcome | None]:
+    async def _input_image(self, params: dict[str, Any], request_host: str) -> tuple[InputImage | None, Outcome | None]:
         """The first input picture of an edit; ``params`` is schema-checked, so the types are right."""
         value = params.get("image")
         if not value and params.get("images"):
@@ -387,14 +398,14 @@ class Backend:
             count = prediction.num_outputs if outcome.outputs is None else min(outcome.outputs, prediction.num_outputs)
             flags = list(outcome.nsfw or ())[:count]
             prediction.nsfw = flags + [False] * (count - len(flags))
-            prediction.outputs = [f"/media/outputs/{prediction.id}/{i}.{self.spec(prediction, i, None).ext}"
-                                  for i in range(count)]
+            prediction.outputs = [
+                f"/media/outputs/{prediction.id}/{i}.{self.spec(prediction, i, None).ext}" for i in range(count)
+            ]
         prediction.status = outcome.status
 
     # --- views ----------------------------------------------------------------------------------------
 
-    async def view(self, prediction: Prediction, base_url: str, *, sync_timeout: float | None = None
-                   ) -> dict[str, Any]:
+    async def view(self, prediction: Prediction, base_url: str, *, sync_timeout: float | None = None) -> dict[str, Any]:
         """The API's ``data`` object; base64 outputs are rendered off the event loop."""
         data = prediction.view(base_url, sync_timeout=sync_timeout)
         if prediction.params.get("enable_base64_output") and data["outputs"]:
@@ -403,8 +414,10 @@ class Backend:
 
     def inline_outputs(self, prediction: Prediction) -> list[str]:
         source = self._source_bytes(prediction)
-        return [base64.b64encode(self.images.get_or_render(self.spec(prediction, i, source))).decode()
-                for i in range(len(prediction.outputs))]
+        return [
+            base64.b64encode(self.images.get_or_render(self.spec(prediction, i, source))).decode()
+            for i in range(len(prediction.outputs))
+        ]
 
     def view_now(self, prediction: Prediction, base_url: str) -> dict[str, Any]:
         """``view`` for callers off the event loop (the control plane, webhooks)."""
@@ -503,14 +516,19 @@ class Backend:
             raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
         if self.settings.fetch_inputs:
             try:  # loopback or --outbound-allow hosts only, no redirects, at most fetch_max_bytes
-                data = await outbound.fetch(value, allow=self.settings.outbound_allow,
-                                            max_bytes=self.settings.fetch_max_bytes, timeout=FETCH_TIMEOUT)
+                data = await outbound.fetch(
+                    value,
+                    allow=self.settings.outbound_allow,
+                    max_bytes=self.settings.fetch_max_bytes,
+                    timeout=FETCH_TIMEOUT,
+                )
                 return await InputImage.measured(data, f"downloaded from {value}", limit), None
             except images.ImageTooLarge as exc:  # a client error whatever the source: 400 at submit
                 raise BadRequest(f"image: {exc}", errors=[{"path": "image", "message": str(exc)}]) from None
             except (outbound.OutboundRefused, outbound.OutboundError, images.ImageInputError) as exc:
-                failure = Outcome(status="failed", code=1402,
-                                  error=f"Failed to download image from the provided URL: {exc}")
+                failure = Outcome(
+                    status="failed", code=1402, error=f"Failed to download image from the provided URL: {exc}"
+                )
                 return InputImage.of(images.stand_in(value), f"download failed: {value}"), failure
         stand_in = await anyio.to_thread.run_sync(images.stand_in, value)
         return InputImage.of(stand_in, f"stand-in for {value} (not fetched: offline)"), None
@@ -528,6 +546,7 @@ class Backend:
             await self.clock.sleep(timeout)
             current = self.get(None, prediction.id)
             if not current.terminal:
+
                 def at_least_processing(p: Prediction, now: float) -> None:
                     p.forced_stage = max(p.forced_stage, 1)
 
@@ -561,9 +580,16 @@ _log = get_logger("outcomes")
 
 
 def _outcome_applied(rule: Rule, prediction: Prediction) -> None:
-    event(_log, "outcome.applied", rule=rule.id, prediction=prediction.id, model=prediction.model,
-          tenant=prediction.tenant, outcome=rule.outcome.to_record(),
-          remaining=None if rule.times is None else rule.times - rule.used)
+    event(
+        _log,
+        "outcome.applied",
+        rule=rule.id,
+        prediction=prediction.id,
+        model=prediction.model,
+        tenant=prediction.tenant,
+        outcome=rule.outcome.to_record(),
+        remaining=None if rule.times is None else rule.times - rule.used,
+    )
 
 
 __all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission"]

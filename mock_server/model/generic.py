@@ -44,8 +44,11 @@ class GenericModels:
         known id instead."""
         if not MODEL_ID.fullmatch(model) or ".." in model:
             # Real ids are owner/model[/variant...] in plain ASCII; anything else is a client bug, not a model.
-            raise NotFound(f"Model {model[:120]!r} not found: a model id is owner/model[/variant], each part letters, "
-                           "digits, '.', '_', '+' or '-'", extra={"error_code": "model_not_found"})
+            raise NotFound(
+                f"Model {model[:120]!r} not found: a model id is owner/model[/variant], each part letters, "
+                "digits, '.', '_', '+' or '-'",
+                extra={"error_code": "model_not_found"},
+            )
         if self.settings.unknown_models == "reject":
             suggestion = nearest(model, self.catalog.endpoints, SUGGESTION_CUTOFF)
             hint = f"; did you mean {suggestion!r}?" if suggestion else ""
@@ -63,8 +66,14 @@ class GenericModels:
         """Count one submit served generically (atomic, so concurrent workers add up)."""
         now = self.clock.now()
         key = f"{tenant}|{endpoint.model}"
-        fresh = {"model": endpoint.model, "media": endpoint.media, "near_miss": near, "count": 1,
-                 "first_at": now, "last_at": now}
+        fresh = {
+            "model": endpoint.model,
+            "media": endpoint.media,
+            "near_miss": near,
+            "count": 1,
+            "first_at": now,
+            "last_at": now,
+        }
 
         def count(record: Record) -> Record:
             return {**record, "count": record["count"] + 1, "last_at": now}
@@ -80,14 +89,24 @@ class GenericModels:
 def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
     by_model: dict[str, dict[str, Any]] = {}
     for record in records:
-        seen = by_model.setdefault(record["model"], {"model": record["model"], "media": record["media"],
-                                                     "near_miss": record["near_miss"], "count": 0,
-                                                     "first_at": record["first_at"], "last_at": record["last_at"]})
+        seen = by_model.setdefault(
+            record["model"],
+            {
+                "model": record["model"],
+                "media": record["media"],
+                "near_miss": record["near_miss"],
+                "count": 0,
+                "first_at": record["first_at"],
+                "last_at": record["last_at"],
+            },
+        )
         seen["count"] += record["count"]
         seen["first_at"] = min(seen["first_at"], record["first_at"])
         seen["last_at"] = max(seen["last_at"], record["last_at"])
-    return [{**s, "first_at": rfc3339(s["first_at"]), "last_at": rfc3339(s["last_at"])}
-            for s in sorted(by_model.values(), key=lambda s: (-s["count"], s["model"]))]
+    return [
+        {**s, "first_at": rfc3339(s["first_at"]), "last_at": rfc3339(s["last_at"])}
+        for s in sorted(by_model.values(), key=lambda s: (-s["count"], s["model"]))
+    ]
 
 
 def generic_spec(endpoint: GenericEndpoint, prediction: Prediction, index: int) -> images.Renderable:
@@ -103,10 +122,17 @@ def generic_spec(endpoint: GenericEndpoint, prediction: Prediction, index: int) 
     (width, height), _ = media.output_size(params, endpoint.media, prediction.model)
     if endpoint.media == "video":
         seconds = media.clamp_seconds(params.get("duration"), "video")[0]
-        return media.VideoSpec(prediction.model, prompt, prediction.seed, index, width, height, seconds, fmt,
-                               digest)
-    return images.ImageSpec(model=prediction.model, prompt=prompt, seed=prediction.seed, index=index,
-                            width=width, height=height, fmt=fmt, params_digest=digest)
+        return media.VideoSpec(prediction.model, prompt, prediction.seed, index, width, height, seconds, fmt, digest)
+    return images.ImageSpec(
+        model=prediction.model,
+        prompt=prompt,
+        seed=prediction.seed,
+        index=index,
+        width=width,
+        height=height,
+        fmt=fmt,
+        params_digest=digest,
+    )
 
 
 def generic_format(endpoint: GenericEndpoint, params: dict[str, Any]) -> tuple[str, list[str]]:
@@ -134,5 +160,12 @@ def generic_notes(endpoint: GenericEndpoint, body: dict[str, Any]) -> list[str]:
 
 
 def json_type(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

@@ -196,8 +196,12 @@ def draw(spec: ImageSpec, stamp_lines: list[Line] | None = None, *, stamp_at_top
     else:
         picture = background(stream, spec.width, spec.height)
         shapes(picture, stream)
-    stamp(picture, _stamp_lines(spec) if stamp_lines is None else stamp_lines, stream.color(val=(0.85, 1.0)),
-          at_top=stamp_at_top)
+    stamp(
+        picture,
+        _stamp_lines(spec) if stamp_lines is None else stamp_lines,
+        stream.color(val=(0.85, 1.0)),
+        at_top=stamp_at_top,
+    )
     return picture
 
 

@@ -53,7 +53,9 @@ class RateLimiter:
             wait = max(1, math.ceil((current + 1) * seconds - now))
             raise TooManyRequests(
                 f"Rate limit exceeded: {allowed} submits per {seconds:g} s per API key; retry in {wait} s",
-                headers={"Retry-After": str(wait)}, extra={"error_code": "rate_limited"})
+                headers={"Retry-After": str(wait)},
+                extra={"error_code": "rate_limited"},
+            )
 
 
 Holder = Callable[[str], "tuple[bool, float | None]"]
@@ -103,5 +105,8 @@ class Slots:
     def release(self, tenant: str, prediction_id: str, at: float) -> None:
         """Free the slot ``prediction_id`` holds (if any), as of ``at``."""
         for number in range(self.limit):
-            self.store.update(SLOT_KIND, f"{tenant}|{number}",
-                              lambda r: {"holder": None, "freed_at": at} if r["holder"] == prediction_id else None)
+            self.store.update(
+                SLOT_KIND,
+                f"{tenant}|{number}",
+                lambda r: {"holder": None, "freed_at": at} if r["holder"] == prediction_id else None,
+            )

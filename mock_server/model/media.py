@@ -40,8 +40,17 @@ AUDIO_SECONDS = (0.5, 60.0)
 AUDIO_DEFAULT_SECONDS = 3.0
 AUDIO_RATE = 22050
 # Resolution classes video model names carry ("wan-2.1/t2v-480p"): the short side.
-_VIDEO_CLASSES = (("2160p", 2160), ("4k", 2160), ("1440p", 1440), ("1080p", 1080), ("720p", 720), ("580p", 580),
-                  ("540p", 540), ("480p", 480), ("360p", 360))
+_VIDEO_CLASSES = (
+    ("2160p", 2160),
+    ("4k", 2160),
+    ("1440p", 1440),
+    ("1080p", 1080),
+    ("720p", 720),
+    ("580p", 580),
+    ("540p", 540),
+    ("480p", 480),
+    ("360p", 360),
+)
 _VIDEO_DEFAULT_SHORT_SIDE = 480
 _PENTATONIC = (0, 2, 4, 7, 9, 12, 14, 16)
 
@@ -88,8 +97,9 @@ def _video_size(size: tuple[int, int], notes: list[str]) -> tuple[int, int]:
     # H.264 4:2:0 crops in 2-pixel steps: both sides even, at least 2.
     fitted = (max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2)))
     if fitted != size:
-        notes.append(f"video size {width}x{height} made {fitted[0]}x{fitted[1]} (even sides, at most "
-                     f"{VIDEO_MAX_SIDE} px)")
+        notes.append(
+            f"video size {width}x{height} made {fitted[0]}x{fitted[1]} (even sides, at most {VIDEO_MAX_SIDE} px)"
+        )
     return fitted
 
 
@@ -110,8 +120,9 @@ def _digest(spec: Any) -> str:
 
 
 def _stream(spec: Any) -> Stream:
-    return Stream(json.dumps([type(spec).__name__, spec.model, spec.prompt, spec.seed, spec.index,
-                              spec.params_digest]).encode())
+    return Stream(
+        json.dumps([type(spec).__name__, spec.model, spec.prompt, spec.seed, spec.index, spec.params_digest]).encode()
+    )
 
 
 @dataclass(frozen=True)
@@ -144,12 +155,26 @@ class VideoSpec:
         return _digest(self)
 
     def render(self) -> bytes:
-        still = images.ImageSpec(model=self.model, prompt=self.prompt, seed=self.seed, index=self.index,
-                                 width=self.width, height=self.height, fmt="png", params_digest=self.params_digest)
+        still = images.ImageSpec(
+            model=self.model,
+            prompt=self.prompt,
+            seed=self.seed,
+            index=self.index,
+            width=self.width,
+            height=self.height,
+            fmt="png",
+            params_digest=self.params_digest,
+        )
         excerpt = self.prompt if len(self.prompt) <= 90 else self.prompt[:87] + "..."
-        lines: list[Line] = [("", self.model, True), ("", f'"{excerpt}"' if excerpt else "(empty prompt)", False),
-                             ("", f"seed {self.seed} | #{self.index} | {self.width}x{self.height} {self.fmt} | "
-                                  f"{self.seconds:g} s | mock", False)]
+        lines: list[Line] = [
+            ("", self.model, True),
+            ("", f'"{excerpt}"' if excerpt else "(empty prompt)", False),
+            (
+                "",
+                f"seed {self.seed} | #{self.index} | {self.width}x{self.height} {self.fmt} | {self.seconds:g} s | mock",
+                False,
+            ),
+        ]
         base = images.draw(still, lines, stamp_at_top=True)  # the bottom edge is the progress bar's
         color = _stream(self).color(val=(0.85, 1.0))
         frames = [_frame(base, n, self.frame_count, color) for n in range(self.frame_count)]
@@ -163,8 +188,15 @@ class VideoSpec:
             options: dict[str, Any] = {}
         else:
             options = {"lossless": False, "quality": 60}
-        frames[0].save(buffer, format=self.fmt.upper(), save_all=True, append_images=frames[1:],
-                       duration=1000 // VIDEO_FPS, loop=0, **options)
+        frames[0].save(
+            buffer,
+            format=self.fmt.upper(),
+            save_all=True,
+            append_images=frames[1:],
+            duration=1000 // VIDEO_FPS,
+            loop=0,
+            **options,
+        )
         return buffer.getvalue()
 
 
@@ -219,15 +251,17 @@ class AudioSpec:
             step = 2 * math.pi * frequency / AUDIO_RATE
             # A short fade at both ends of every note: no clicks between notes.
             fade = max(1, min(length // 2, AUDIO_RATE // 200))
-            samples.extend(int(9000 * math.sin(step * i) * min(1.0, i / fade, (length - i) / fade))
-                           for i in range(length))
+            samples.extend(
+                int(9000 * math.sin(step * i) * min(1.0, i / fade, (length - i) / fade)) for i in range(length)
+            )
         buffer = io.BytesIO()
         with wave.open(buffer, "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(AUDIO_RATE)
-            out.writeframes(samples.tobytes() if struct.pack("=h", 1) == struct.pack("<h", 1)
-                            else _little_endian(samples))
+            out.writeframes(
+                samples.tobytes() if struct.pack("=h", 1) == struct.pack("<h", 1) else _little_endian(samples)
+            )
         return buffer.getvalue()
 
 

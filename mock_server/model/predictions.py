@@ -15,7 +15,13 @@ from typing import Any
 from mock_server.model.script import Script
 
 CREATED, PROCESSING, COMPLETED, FAILED, CANCELLED, TIMEOUT = (
-    "created", "processing", "completed", "failed", "cancelled", "timeout")
+    "created",
+    "processing",
+    "completed",
+    "failed",
+    "cancelled",
+    "timeout",
+)
 TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
 _STAGES = (CREATED, PROCESSING)
 
@@ -70,8 +76,9 @@ class Outcome:
             return self.error
         if self.code is not None:
             return TASK_ERRORS.get(self.code, "Task failed.")
-        return {FAILED: "Task failed.", CANCELLED: "Prediction was cancelled.",
-                TIMEOUT: "Prediction timed out."}.get(self.status, "")
+        return {FAILED: "Task failed.", CANCELLED: "Prediction was cancelled.", TIMEOUT: "Prediction timed out."}.get(
+            self.status, ""
+        )
 
 
 @dataclass
@@ -203,8 +210,10 @@ class Prediction:
             data["code"] = self.outcome.task_code()
         if sync_timeout is not None:
             data["code"] = SYNC_TIMEOUT_CODE
-            data["error"] = (f"Sync mode timed out after {sync_timeout:g} seconds. "
-                             "The prediction is still processing asynchronously.")
+            data["error"] = (
+                f"Sync mode timed out after {sync_timeout:g} seconds. "
+                "The prediction is still processing asynchronously."
+            )
         return data
 
 
@@ -212,8 +221,10 @@ def rfc3339(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-                   r"([Zz]|[+-]\d{2}(?::?\d{2})?)?")
+_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"([Zz]|[+-]\d{2}(?::?\d{2})?)?"
+)
 
 
 def parse_time(text: str) -> float:

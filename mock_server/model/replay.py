@@ -64,9 +64,12 @@ class Recording:
             # A webhook client may never poll: at speed 0 its replay ends at once, on the clock, so the webhook fires.
             script = script.instant()
         outputs = len(script.outputs) if self.outcome.status == COMPLETED else 0
-        undrawable = [f"output {i}: recorded as {o.content_type or o.format or 'unknown'}, which is not a picture "
-                      "this fake draws; it gets the model's usual output"
-                      for i, o in enumerate(script.outputs[:outputs]) if not _drawable(o)]
+        undrawable = [
+            f"output {i}: recorded as {o.content_type or o.format or 'unknown'}, which is not a picture "
+            "this fake draws; it gets the model's usual output"
+            for i, o in enumerate(script.outputs[:outputs])
+            if not _drawable(o)
+        ]
         return dataclasses.replace(
             prediction,
             script=script,
@@ -108,12 +111,16 @@ class Replayer:
         unknown = sorted({r.model for r in recordings if catalog.get(r.model) is None})
         if unknown:
             # Not fatal: a directory recorded against the real API may hold models this fake does not serve.
-            logger.warning("--replay %s: cassettes of models this fake does not serve never match (add them with "
-                           "--schemas): %s", root, ", ".join(unknown))
+            logger.warning(
+                "--replay %s: cassettes of models this fake does not serve never match (add them with --schemas): %s",
+                root,
+                ", ".join(unknown),
+            )
         return cls(root, recordings, mode=mode)
 
-    def find(self, tenant: str, model: str, body: Mapping[str, Any], catalog: Catalog, store: Store,
-             hosts: tuple[str, ...]) -> Recording | None:
+    def find(
+        self, tenant: str, model: str, body: Mapping[str, Any], catalog: Catalog, store: Store, hosts: tuple[str, ...]
+    ) -> Recording | None:
         """The recording a submit replays; None when lenient and nothing matches (the fake then generates one).
 
         Raises NotFound (strict, no match) naming the nearest cassette, or the recorded refusal of a submit the
@@ -134,8 +141,10 @@ class Replayer:
         return recording
 
     def _no_match(self, model: str, sent: dict[str, Any]) -> NotFound:
-        where = (f"No cassette in {self.directory} matches this {model} request (strict replay; "
-                 "--replay-mode lenient lets the generated fake answer).")
+        where = (
+            f"No cassette in {self.directory} matches this {model} request (strict replay; "
+            "--replay-mode lenient lets the generated fake answer)."
+        )
         nearest = self.nearest(model, sent)
         if nearest is None:
             return NotFound(f"{where} The directory holds no cassettes.", extra={"error_code": NO_MATCH})
@@ -143,19 +152,26 @@ class Replayer:
         if recording.model != model:
             detail = f"Nearest: {recording.name}, recorded for {recording.model} (no cassette is of {model})."
         else:
-            listed = "; ".join(f"{d['key']}: recorded {_show(d, 'recorded')}, sent {_show(d, 'sent')}"
-                               for d in differences)
+            listed = "; ".join(
+                f"{d['key']}: recorded {_show(d, 'recorded')}, sent {_show(d, 'sent')}" for d in differences
+            )
             detail = f"Nearest: {recording.name}, which differs in {listed or 'nothing but its digest'}."
-        return NotFound(f"{where} {detail}", extra={
-            "error_code": NO_MATCH,
-            "nearest": {"cassette": recording.name, "model": recording.model, "differences": differences},
-        })
+        return NotFound(
+            f"{where} {detail}",
+            extra={
+                "error_code": NO_MATCH,
+                "nearest": {"cassette": recording.name, "model": recording.model, "differences": differences},
+            },
+        )
 
     def nearest(self, model: str, sent: Mapping[str, Any]) -> tuple[Recording, list[dict[str, Any]]] | None:
         """The recording closest to a request: of the same model if there is one (else of any), with the most
         input keys of equal value, then the fewest differing keys, then by file name; and how it differs."""
-        pool = ([r for r in self.recordings if r.model == model and r.refused is None]
-                or [r for r in self.recordings if r.model == model] or self.recordings)
+        pool = (
+            [r for r in self.recordings if r.model == model and r.refused is None]
+            or [r for r in self.recordings if r.model == model]
+            or self.recordings
+        )
         if not pool:
             return None
 
@@ -165,8 +181,14 @@ class Replayer:
 
         best = min(pool, key=rank)
         _, differing = _compare(best.input, sent)
-        return best, [{"key": k, **({"recorded": best.input[k]} if k in best.input else {}),
-                       **({"sent": sent[k]} if k in sent else {})} for k in differing]
+        return best, [
+            {
+                "key": k,
+                **({"recorded": best.input[k]} if k in best.input else {}),
+                **({"sent": sent[k]} if k in sent else {}),
+            }
+            for k in differing
+        ]
 
 
 def _compare(recorded: Mapping[str, Any], sent: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -183,7 +205,7 @@ def _show(difference: Mapping[str, Any], side: str) -> str:
     if side not in difference:
         return "nothing"
     text = json.dumps(difference[side], ensure_ascii=False)
-    return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS - 3] + "..."
+    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 3] + "..."
 
 
 def _own_uploads(body: Mapping[str, Any], store: Store, hosts: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -222,8 +244,13 @@ def shaped(spec: images.ImageSpec, script: Script, index: int) -> images.ImageSp
 
 
 def _drawable(shape: OutputShape) -> bool:
-    return (shape.format in images.FORMATS and shape.width is not None and shape.height is not None
-            and 1 <= shape.width <= MAX_SIDE and 1 <= shape.height <= MAX_SIDE)
+    return (
+        shape.format in images.FORMATS
+        and shape.width is not None
+        and shape.height is not None
+        and 1 <= shape.width <= MAX_SIDE
+        and 1 <= shape.height <= MAX_SIDE
+    )
 
 
 # ------------------------------------------------------------------------------------------------- loading
@@ -258,12 +285,16 @@ def _script(name: str, document: dict[str, Any], speed: float) -> tuple[Script, 
     ending = final if final is not None and final["status"] in TERMINAL else None
     # Statuses after the submit's: the terminal one becomes ``final``; a "deleted" or unknown ending is not one the
     # fake can end in, so such a recording (like one that never ended) stays in its last recorded status.
-    steps = [Step(s["status"], _scaled(s["at"], speed)) for s in document["statuses"]
-             if s["status"] not in TERMINAL and s["status"] != "deleted"]
+    steps = [
+        Step(s["status"], _scaled(s["at"], speed))
+        for s in document["statuses"]
+        if s["status"] not in TERMINAL and s["status"] != "deleted"
+    ]
     if not steps:  # a sync-mode recording shows only its end; an async submit still answers "created" first
         steps = [Step(CREATED, 0.0)]
-    outputs = tuple(OutputShape(o["width"], o["height"], o["format"], o["content_type"], o["size"])
-                    for o in document["outputs"])
+    outputs = tuple(
+        OutputShape(o["width"], o["height"], o["format"], o["content_type"], o["size"]) for o in document["outputs"]
+    )
     script = Script(
         cassette=name,
         steps=tuple(steps),

@@ -73,9 +73,16 @@ def make_outcome(spec: dict[str, Any]) -> Outcome:
     error = spec.get("error")
     if error is not None and not isinstance(error, str):
         raise ValueError("error must be a string")
-    return Outcome(status=status, code=code, error=error, nsfw=tuple(nsfw) if nsfw is not None else None,
-                   outputs=outputs, stuck=spec.get("stuck", False), sync_timeout=spec.get("sync_timeout", False),
-                   latency=latency)
+    return Outcome(
+        status=status,
+        code=code,
+        error=error,
+        nsfw=tuple(nsfw) if nsfw is not None else None,
+        outputs=outputs,
+        stuck=spec.get("stuck", False),
+        sync_timeout=spec.get("sync_timeout", False),
+        latency=latency,
+    )
 
 
 @dataclass
@@ -100,8 +107,15 @@ class Rules:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def enqueue(self, outcome: Outcome, *, model: str | None = None, prompt_contains: str | None = None,
-                tenant: str | None = None, times: int | None = 1) -> Rule:
+    def enqueue(
+        self,
+        outcome: Outcome,
+        *,
+        model: str | None = None,
+        prompt_contains: str | None = None,
+        tenant: str | None = None,
+        times: int | None = 1,
+    ) -> Rule:
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or null for every match)")
         rule = Rule(outcome, model, prompt_contains, tenant, times, id=int(self.store.incr("rule.seq")))

@@ -58,8 +58,12 @@ class Script:
 
     def instant(self) -> Script:
         """This script with every status due at once, on the clock rather than on polls."""
-        return replace(self, by_reads=False, steps=tuple(replace(s, at=0.0) for s in self.steps),
-                       final=replace(self.final, at=0.0) if self.final is not None else None)
+        return replace(
+            self,
+            by_reads=False,
+            steps=tuple(replace(s, at=0.0) for s in self.steps),
+            final=replace(self.final, at=0.0) if self.final is not None else None,
+        )
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

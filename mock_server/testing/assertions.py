@@ -72,10 +72,17 @@ class TenantHandle(FakeWaveSpeed):
             self._retry_after[int(fault["id"])] = float(fault["retry_after"])
         return fault
 
-    def configure(self, *, progression: str | None = None, poll_every: int | None = None,
-                  latency: float | list[float] | None = None, seed: int | None = None,
-                  outcomes: list[dict[str, Any]] | None = None, faults: list[dict[str, Any]] | None = None,
-                  webhooks: dict[str, Any] | None = None) -> None:
+    def configure(
+        self,
+        *,
+        progression: str | None = None,
+        poll_every: int | None = None,
+        latency: float | list[float] | None = None,
+        seed: int | None = None,
+        outcomes: list[dict[str, Any]] | None = None,
+        faults: list[dict[str, Any]] | None = None,
+        webhooks: dict[str, Any] | None = None,
+    ) -> None:
         """Set this tenant up declaratively; ``@pytest.mark.wavespeed(...)`` passes its options here.
 
         Args:
@@ -102,8 +109,9 @@ class TenantHandle(FakeWaveSpeed):
                     _require(isinstance(value, dict), "must be a dict")
                     self.configure_webhooks(**value)
                 else:
-                    _require(isinstance(value, list) and all(isinstance(i, dict) for i in value),
-                             "must be a list of dicts")
+                    _require(
+                        isinstance(value, list) and all(isinstance(i, dict) for i in value), "must be a list of dicts"
+                    )
                     for item in value:
                         (self.enqueue if name == "outcomes" else self.add_fault)(**item)
             except (ControlError, ValueError, TypeError) as exc:
@@ -157,15 +165,21 @@ class TenantHandle(FakeWaveSpeed):
         wanted = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "(any parameters)"
         if not bodies:
             others = sorted({s.model for s in self.submission_log()})
-            raise SubmissionMismatch(f"nothing was submitted to {model} (wanted {wanted}); "
-                                     f"submitted to: {', '.join(others) or 'no model at all'}")
+            raise SubmissionMismatch(
+                f"nothing was submitted to {model} (wanted {wanted}); "
+                f"submitted to: {', '.join(others) or 'no model at all'}"
+            )
         lines = []
         for number, body in enumerate(bodies, 1):
-            differences = [f"{k}={body[k]!r}" if k in body else f"{k} missing" for k, v in params.items()
-                           if body.get(k, _MISSING) != v]
+            differences = [
+                f"{k}={body[k]!r}" if k in body else f"{k} missing"
+                for k, v in params.items()
+                if body.get(k, _MISSING) != v
+            ]
             lines.append(f"  #{number}: {', '.join(differences)}   (sent {_short(body)})")
-        raise SubmissionMismatch(f"no submit to {model} had {wanted}; {len(bodies)} submit(s) differ:\n"
-                                 + "\n".join(lines))
+        raise SubmissionMismatch(
+            f"no submit to {model} had {wanted}; {len(bodies)} submit(s) differ:\n" + "\n".join(lines)
+        )
 
     def poll_count(self, prediction_id: str) -> int:
         """How many times this tenant asked for the prediction's result."""
@@ -173,9 +187,16 @@ class TenantHandle(FakeWaveSpeed):
 
     # --- the polling audit --------------------------------------------------------------------------------
 
-    def audit_polling(self, prediction_id: str | None = None, *, min_interval: float | None = None,
-                      stop_at_terminal: bool = True, duplicate_submits: bool = True, retry_after: bool = True,
-                      tolerance: float = 0.005) -> None:
+    def audit_polling(
+        self,
+        prediction_id: str | None = None,
+        *,
+        min_interval: float | None = None,
+        stop_at_terminal: bool = True,
+        duplicate_submits: bool = True,
+        retry_after: bool = True,
+        tolerance: float = 0.005,
+    ) -> None:
         """Check how the client polled, for one prediction or all of this tenant's.
 
         Args:
@@ -210,10 +231,12 @@ class TenantHandle(FakeWaveSpeed):
             if s.status == 200:
                 groups.setdefault((s.model, json.dumps(s.body, sort_keys=True)), []).append(s)
         wanted = {(p["model"], json.dumps(p["input"], sort_keys=True)) for p in only} if only is not None else None
-        return [f"{model}: the same request was accepted {len(subs)} times (journal "
-                f"{', '.join(f'#{s.seq}' for s in subs)}): {_short(subs[0].body)}"
-                for (model, key), subs in groups.items()
-                if len(subs) > 1 and (wanted is None or (model, key) in wanted)]
+        return [
+            f"{model}: the same request was accepted {len(subs)} times (journal "
+            f"{', '.join(f'#{s.seq}' for s in subs)}): {_short(subs[0].body)}"
+            for (model, key), subs in groups.items()
+            if len(subs) > 1 and (wanted is None or (model, key) in wanted)
+        ]
 
     def _ignored_retry_after(self, prediction: dict[str, Any] | None, tolerance: float) -> list[str]:
         entries = [e for e in self.journal() if e["kind"] != "webhook"]  # deliveries are the fake's requests
@@ -225,7 +248,7 @@ class TenantHandle(FakeWaveSpeed):
             wait = self._retry_after_of(entry)
             if wait is None:
                 continue
-            following = next((e for e in entries[index + 1:] if e["path"] == entry["path"]), None)
+            following = next((e for e in entries[index + 1 :] if e["path"] == entry["path"]), None)
             if following is None:
                 continue
             answered = float(entry["time"]) + float(entry["latency_ms"]) / 1000
@@ -234,7 +257,8 @@ class TenantHandle(FakeWaveSpeed):
                 violations.append(
                     f"{entry['method']} {entry['path']}: answered {entry['status']} with Retry-After {wait:g} s "
                     f"(journal #{entry['seq']}), but the next request to it came {max(gap, 0):.3f} s later "
-                    f"(journal #{following['seq']})")
+                    f"(journal #{following['seq']})"
+                )
         return violations
 
     def _retry_after_of(self, entry: dict[str, Any]) -> float | None:
@@ -267,8 +291,10 @@ def _after_terminal(prediction_id: str, log: list[tuple[float, str]]) -> list[st
     if end is None or end == len(log) - 1:
         return []
     extra = len(log) - end - 1
-    return [f"prediction {prediction_id}: polled {extra} more time(s) after poll {end + 1} answered "
-            f"{log[end][1]!r} (polls {end + 2}..{len(log)}; the first {log[end + 1][0] - log[end][0]:.3f} s later)"]
+    return [
+        f"prediction {prediction_id}: polled {extra} more time(s) after poll {end + 1} answered "
+        f"{log[end][1]!r} (polls {end + 2}..{len(log)}; the first {log[end + 1][0] - log[end][0]:.3f} s later)"
+    ]
 
 
 def _too_fast(prediction_id: str, log: list[tuple[float, str]], minimum: float, tolerance: float) -> list[str]:
@@ -278,8 +304,10 @@ def _too_fast(prediction_id: str, log: list[tuple[float, str]], minimum: float, 
         return []
     shown = ", ".join(f"polls {n}→{n + 1} {gap:.3f} s" for n, gap in fast[:_LISTED])
     more = f" ... and {len(fast) - _LISTED} more" if len(fast) > _LISTED else ""
-    return [f"prediction {prediction_id}: {len(fast)} poll interval(s) shorter than the required "
-            f"{minimum:g} s: {shown}{more}"]
+    return [
+        f"prediction {prediction_id}: {len(fast)} poll interval(s) shorter than the required "
+        f"{minimum:g} s: {shown}{more}"
+    ]
 
 
 def _seconds(value: Any) -> float | None:
@@ -291,7 +319,7 @@ def _seconds(value: Any) -> float | None:
 
 def _short(body: dict[str, Any], limit: int = 160) -> str:
     text = json.dumps(body, sort_keys=True)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 __all__ = ["PollingAuditError", "Submission", "SubmissionMismatch", "TenantHandle", "WaveSpeedAssertionError"]

@@ -24,8 +24,9 @@ class FakeWaveSpeed:
     Operations that take a tenant default to this handle's key, so parallel tests never see each other.
     """
 
-    def __init__(self, base_url: str, api_key: str, controller: Controller | None = None,
-                 http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, controller: Controller | None = None, http: httpx.Client | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self._controller = controller
@@ -78,15 +79,28 @@ class FakeWaveSpeed:
     def seed(self, seed: int | None) -> None:
         self.call("seed", seed=seed)
 
-    def enqueue(self, *, model: str | None = None, prompt_contains: str | None = None, times: int | None = 1,
-                all_tenants: bool = False, **outcome: Any) -> dict[str, Any]:
+    def enqueue(
+        self,
+        *,
+        model: str | None = None,
+        prompt_contains: str | None = None,
+        times: int | None = 1,
+        all_tenants: bool = False,
+        **outcome: Any,
+    ) -> dict[str, Any]:
         """Queue an outcome (``status``, ``code``, ``error``, ``nsfw``, ``outputs``, ``stuck``, ``sync_timeout``,
         ``latency``) for the next ``times`` matching predictions of this tenant. The fields may also come nested,
         ``enqueue(outcome={"status": "failed"}, ...)``: the same two forms as ``POST /_mock/outcomes``."""
         # Sent flat (the outcome fields beside the rule) unless the caller passed outcome={...}: the server takes
         # both forms and normalises them alike.
-        result: dict[str, Any] = self.call("enqueue", **outcome, model=model, prompt_contains=prompt_contains,
-                                           tenant=None if all_tenants else self.api_key, times=times)
+        result: dict[str, Any] = self.call(
+            "enqueue",
+            **outcome,
+            model=model,
+            prompt_contains=prompt_contains,
+            tenant=None if all_tenants else self.api_key,
+            times=times,
+        )
         return result
 
     def fail_next(self, code: int = 5000, error: str | None = None, **match: Any) -> dict[str, Any]:

@@ -47,27 +47,52 @@ Any other option is passed to pytest unchanged (e.g. -x, -v, --hypothesis-seed=N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wavespeed-mock conformance", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="fake", metavar="fake|URL",
-                        help="the API under test (default: fake)")
-    parser.add_argument("--budget", type=int, default=None, metavar="N",
-                        help="at most N accepted (paid) predictions against a URL (default 3; the fake: unlimited)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print what would be sent (method, path, body) and the estimated cost; send nothing")
+    parser = argparse.ArgumentParser(
+        prog="wavespeed-mock conformance",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--target", default="fake", metavar="fake|URL", help="the API under test (default: fake)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N accepted (paid) predictions against a URL (default 3; the fake: unlimited)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be sent (method, path, body) and the estimated cost; send nothing",
+    )
     parser.add_argument("--report", metavar="PATH", help="write the JSON drift report to PATH")
     parser.add_argument("--junitxml", metavar="PATH", help="write JUnit XML for CI to PATH")
-    parser.add_argument("--profile", choices=PROFILES, metavar="|".join(PROFILES),
-                        help="hypothesis profile: fake (default on the fake: 15 examples per property, about a "
-                             "minute), thorough (50 per property, for scheduled runs), paid (default on a URL: 3)")
-    parser.add_argument("--max-examples", type=int, metavar="N",
-                        help="hypothesis examples per property, overriding the profile's")
-    parser.add_argument("-k", dest="keyword", metavar="EXPRESSION",
-                        help="only properties matching the pytest -k expression (e.g. 'invalid or auth')")
-    parser.add_argument("--poll-interval", type=float, metavar="SECONDS",
-                        help="URL target: first pause between polls, backing off 1.5x up to 8 s (default 1)")
-    parser.add_argument("--poll-timeout", type=float, metavar="SECONDS",
-                        help="deadline for a prediction to finish (default 300)")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        metavar="|".join(PROFILES),
+        help="hypothesis profile: fake (default on the fake: 15 examples per property, about a "
+        "minute), thorough (50 per property, for scheduled runs), paid (default on a URL: 3)",
+    )
+    parser.add_argument(
+        "--max-examples", type=int, metavar="N", help="hypothesis examples per property, overriding the profile's"
+    )
+    parser.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPRESSION",
+        help="only properties matching the pytest -k expression (e.g. 'invalid or auth')",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="SECONDS",
+        help="URL target: first pause between polls, backing off 1.5x up to 8 s (default 1)",
+    )
+    parser.add_argument(
+        "--poll-timeout", type=float, metavar="SECONDS", help="deadline for a prediction to finish (default 300)"
+    )
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less pytest output")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more pytest output")
     return parser
@@ -108,14 +133,18 @@ def main(argv: list[str]) -> int:
     if args.target != "fake" and not args.target.startswith(("http://", "https://")):
         parser.error(f"--target must be 'fake' or an http(s) URL, not {args.target!r}")
     if args.target != "fake" and not args.dry_run and not os.environ.get(API_KEY_ENV):
-        sys.stderr.write(f"wavespeed-mock conformance: --target {args.target} needs an API key in ${API_KEY_ENV} "
-                         "(or use --dry-run to see what would be sent)\n")
+        sys.stderr.write(
+            f"wavespeed-mock conformance: --target {args.target} needs an API key in ${API_KEY_ENV} "
+            "(or use --dry-run to see what would be sent)\n"
+        )
         return 2
     try:
         import pytest
     except ImportError:  # pragma: no cover - the [conformance] extra is missing
-        sys.stderr.write("wavespeed-mock conformance needs pytest, hypothesis and hypothesis-jsonschema: "
-                         "pip install 'wavespeed-mock[conformance]'\n")
+        sys.stderr.write(
+            "wavespeed-mock conformance needs pytest, hypothesis and hypothesis-jsonschema: "
+            "pip install 'wavespeed-mock[conformance]'\n"
+        )
         return 2
     code = int(pytest.main(pytest_arguments(args, extra)))
     if code == NO_TESTS:

@@ -42,11 +42,20 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("wavespeed_poll_every", int, 1, "with progression polls: polls per lifecycle step"),
     ("wavespeed_latency_scale", float, 1.0, "with progression time: multiply each model's latency (0 = instant)"),
     ("wavespeed_audit", bool, False, "audit each tenant's polling at teardown (only of tests that passed)"),
-    ("wavespeed_min_poll_interval", float, DEFAULT_MIN_POLL_INTERVAL,
-     "seconds the teardown audit requires between two polls of a prediction (0: no minimum)"),
+    (
+        "wavespeed_min_poll_interval",
+        float,
+        DEFAULT_MIN_POLL_INTERVAL,
+        "seconds the teardown audit requires between two polls of a prediction (0: no minimum)",
+    ),
     ("wavespeed_schemas", str, "", "directory of extra endpoint schemas (`wavespeed-mock schemas add`) to serve too"),
-    ("wavespeed_unknown_models", str, "generic",
-     f"a model path no schema describes: {' (placeholder outputs) or '.join(UNKNOWN_MODELS)} (404 with a suggestion)"),
+    (
+        "wavespeed_unknown_models",
+        str,
+        "generic",
+        "a model path no schema describes: "
+        f"{' (placeholder outputs) or '.join(UNKNOWN_MODELS)} (404 with a suggestion)",
+    ),
 )
 CHOICES = {"wavespeed_progression": PROGRESSIONS, "wavespeed_unknown_models": UNKNOWN_MODELS}
 SETTINGS = pytest.StashKey[Settings]()
@@ -61,13 +70,18 @@ def _marker_options(item: pytest.Item) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for marker in reversed(list(item.iter_markers("wavespeed"))):  # module, then class, then function wins
         if marker.args:
-            pytest.fail(f"@pytest.mark.wavespeed takes keyword options only ({', '.join(MARKER_OPTIONS)}), "
-                        f"got positional {marker.args!r}", pytrace=False)
+            pytest.fail(
+                f"@pytest.mark.wavespeed takes keyword options only ({', '.join(MARKER_OPTIONS)}), "
+                f"got positional {marker.args!r}",
+                pytrace=False,
+            )
         options.update(marker.kwargs)
     unknown = sorted(set(options) - set(MARKER_OPTIONS))
     if unknown:
-        pytest.fail(f"@pytest.mark.wavespeed: unknown option(s) {', '.join(unknown)}; "
-                    f"allowed: {', '.join(MARKER_OPTIONS)}", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.wavespeed: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(MARKER_OPTIONS)}",
+            pytrace=False,
+        )
     return options
 
 
@@ -80,8 +94,11 @@ def _audit_options(config: pytest.Config, options: dict[str, Any]) -> dict[str, 
         return dict(defaults)
     unknown = sorted(set(audit) - set(AUDIT_OPTIONS)) if isinstance(audit, dict) else [repr(audit)]
     if unknown:
-        pytest.fail(f"@pytest.mark.wavespeed(audit=...) takes true/false or a dict; unknown: {', '.join(unknown)}; "
-                    f"allowed keys: {', '.join(AUDIT_OPTIONS)}", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.wavespeed(audit=...) takes true/false or a dict; unknown: {', '.join(unknown)}; "
+            f"allowed keys: {', '.join(AUDIT_OPTIONS)}",
+            pytrace=False,
+        )
     return {**defaults, **audit}
 
 
@@ -118,9 +135,11 @@ def _teardown_audit(handle: TenantHandle, audit: dict[str, Any]) -> None:
     # without the traceback, which would be this plugin's code printed before the message.
     hint = ""
     if any("poll interval(s) shorter than" in violation for violation in failure.violations):
-        hint = (f"\n(min_interval {audit['min_interval']:g} s: change it with "
-                "@pytest.mark.wavespeed(audit={\"min_interval\": ...}) or the wavespeed_min_poll_interval ini "
-                "option; 0 turns the check off)")
+        hint = (
+            f"\n(min_interval {audit['min_interval']:g} s: change it with "
+            '@pytest.mark.wavespeed(audit={"min_interval": ...}) or the wavespeed_min_poll_interval ini '
+            "option; 0 turns the check off)"
+        )
     pytest.fail(f"wavespeed teardown audit: {failure}{hint}", pytrace=False)
 
 
@@ -137,16 +156,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             parser.addini(name, text, default=str(default))
             choices = CHOICES.get(name)
-            metavar = (None if choices else "DIR" if kind is str else "N" if kind is int
-                       else "FACTOR" if "scale" in name else "SECONDS")
+            metavar = (
+                None
+                if choices
+                else "DIR"
+                if kind is str
+                else "N"
+                if kind is int
+                else "FACTOR"
+                if "scale" in name
+                else "SECONDS"
+            )
             shown = "none" if default == "" else default
-            group.addoption(flag, dest=name, type=kind, default=None, help=f"{text} [ini {name}; default {shown}]",
-                            choices=choices, metavar=metavar)
+            group.addoption(
+                flag,
+                dest=name,
+                type=kind,
+                default=None,
+                help=f"{text} [ini {name}; default {shown}]",
+                choices=choices,
+                metavar=metavar,
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"wavespeed({', '.join(MARKER_OPTIONS)}): configure this test's tenant "
-                            "on the fake WaveSpeedAI API (mock_server.testing.pytest_plugin)")
+    config.addinivalue_line(
+        "markers",
+        f"wavespeed({', '.join(MARKER_OPTIONS)}): configure this test's tenant "
+        "on the fake WaveSpeedAI API (mock_server.testing.pytest_plugin)",
+    )
     values: dict[str, Any] = {}
     for name, kind, _, _ in OPTIONS:
         value = config.getoption(name)
@@ -156,16 +194,22 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError:
             raise pytest.UsageError(f"{name} = {value!r} is not a valid {kind.__name__}") from None
     try:
-        config.stash[SETTINGS] = Settings(port=0, log_level="warning", progression=values["progression"],
-                                          poll_every=values["poll_every"],
-                                          latency_scale=values["latency_scale"],
-                                          unknown_models=values["unknown_models"],
-                                          schemas=_schemas_dir(config, values["schemas"])).validated()
+        config.stash[SETTINGS] = Settings(
+            port=0,
+            log_level="warning",
+            progression=values["progression"],
+            poll_every=values["poll_every"],
+            latency_scale=values["latency_scale"],
+            unknown_models=values["unknown_models"],
+            schemas=_schemas_dir(config, values["schemas"]),
+        ).validated()
     except ValueError as exc:
         raise pytest.UsageError(f"wavespeed options: {exc}") from None
     if values["min_poll_interval"] < 0:
-        raise pytest.UsageError(f"wavespeed_min_poll_interval = {values['min_poll_interval']!r} must not be negative "
-                                "(0 turns the check off)")
+        raise pytest.UsageError(
+            f"wavespeed_min_poll_interval = {values['min_poll_interval']!r} must not be negative "
+            "(0 turns the check off)"
+        )
     config.stash[AUDIT] = (values["audit"], {"min_interval": values["min_poll_interval"] or None})
 
 
@@ -174,24 +218,32 @@ def _schemas_dir(config: pytest.Config, value: str) -> str | None:
     ini file; checked now so a wrong path is one usage error rather than an error in every test."""
     if not value:
         return None
-    base = config.invocation_params.dir if config.getoption("wavespeed_schemas") else (
-        config.inipath.parent if config.inipath else config.rootpath)
+    base = (
+        config.invocation_params.dir
+        if config.getoption("wavespeed_schemas")
+        else (config.inipath.parent if config.inipath else config.rootpath)
+    )
     path = Path(base) / value
     if not (path / "index.json").is_file():
-        raise pytest.UsageError(f"wavespeed_schemas = {value!r}: {path} holds no generated schemas (no index.json); "
-                                f"create it with `wavespeed-mock schemas add SOURCE --into {value}`")
+        raise pytest.UsageError(
+            f"wavespeed_schemas = {value!r}: {path} holds no generated schemas (no index.json); "
+            f"create it with `wavespeed-mock schemas add SOURCE --into {value}`"
+        )
     return str(path)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("wavespeed") and not set(getattr(item, "fixturenames", ())) & set(FIXTURES):
-        pytest.fail(f"@pytest.mark.wavespeed on {item.name} does nothing without one of the fixtures "
-                    f"{', '.join(FIXTURES)}", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.wavespeed on {item.name} does nothing without one of the fixtures {', '.join(FIXTURES)}",
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
-        item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call":
         item.stash[CALL_PASSED] = report.passed  # teardown audits must not bury the test's own failure

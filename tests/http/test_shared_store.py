@@ -22,7 +22,8 @@ from tests.fixtures.webhook_receiver import Receiver
 KEY = "shared-store-tenant"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 
 class Serve:
@@ -32,10 +33,28 @@ class Serve:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mock_server", "serve", "--port", str(self.port), "--store", store_url,
-             "--workers", str(workers), "--progression", "polls", "--log-level", "warning",
-             "--webhook-retry-base", "0.01"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [
+                sys.executable,
+                "-m",
+                "mock_server",
+                "serve",
+                "--port",
+                str(self.port),
+                "--store",
+                store_url,
+                "--workers",
+                str(workers),
+                "--progression",
+                "polls",
+                "--log-level",
+                "warning",
+                "--webhook-retry-base",
+                "0.01",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.monotonic() + 60
         while True:  # readiness: poll with a deadline
             try:
@@ -87,7 +106,8 @@ def start(shared: tuple[str, list[Serve]]) -> Serve:
 
 
 def test_two_workers_on_redis_agree_deliver_once_and_survive_a_restart(
-        shared: tuple[str, list[Serve]], receiver: Receiver) -> None:
+    shared: tuple[str, list[Serve]], receiver: Receiver
+) -> None:
     server = start(shared)
     pids = {server.fresh("GET", "/_mock/health").json()["data"]["pid"] for _ in range(40)}
     assert len(pids) == 2, f"requests should reach both workers, saw {pids}"
@@ -148,8 +168,9 @@ def test_a_times_one_rule_fires_once_and_counters_add_up_across_workers(shared: 
     fault = {"status": 503, "path": "/api/v3/balance", "times": 3}
     assert server.request("POST", "/_mock/faults", json=fault).status_code == 200
 
-    ids = [server.request("POST", f"/api/v3/{T2I}", json={"prompt": f"once {i}"}).json()["data"]["id"]
-           for i in range(20)]
+    ids = [
+        server.request("POST", f"/api/v3/{T2I}", json={"prompt": f"once {i}"}).json()["data"]["id"] for i in range(20)
+    ]
     statuses = []
     for prediction_id in ids:
         for _ in range(2):
@@ -166,8 +187,9 @@ def test_a_times_one_rule_fires_once_and_counters_add_up_across_workers(shared: 
 
 
 def test_memory_store_with_several_workers_is_a_clear_error() -> None:
-    result = subprocess.run([sys.executable, "-m", "mock_server", "serve", "--workers", "2"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "mock_server", "serve", "--workers", "2"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "needs a shared store" in result.stderr and "Traceback" not in result.stderr
 

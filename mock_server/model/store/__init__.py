@@ -9,8 +9,17 @@ from __future__ import annotations
 from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, SERVER_TTL, Deleted, Limits, Record, Store
 from mock_server.model.store.memory import MemoryStore
 
-__all__ = ["DELETE", "PERSISTENT_KINDS", "SERVER_TTL", "Deleted", "Limits", "MemoryStore", "Record", "Store",
-           "store_from_url"]
+__all__ = [
+    "DELETE",
+    "PERSISTENT_KINDS",
+    "SERVER_TTL",
+    "Deleted",
+    "Limits",
+    "MemoryStore",
+    "Record",
+    "Store",
+    "store_from_url",
+]
 
 
 def store_from_url(url: str | None, limits: Limits | None = None) -> Store:

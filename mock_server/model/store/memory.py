@@ -118,8 +118,11 @@ class MemoryStore:
     def records(self, kind: str, tenant: str | None = None) -> list[Record]:
         now = self._now()
         with self._lock:
-            raws = [s.raw for s in self._kinds.get(kind, {}).values()
-                    if (tenant is None or s.tenant == tenant) and not (s.expires_at and s.expires_at <= now)]
+            raws = [
+                s.raw
+                for s in self._kinds.get(kind, {}).values()
+                if (tenant is None or s.tenant == tenant) and not (s.expires_at and s.expires_at <= now)
+            ]
         return [loads(raw) for raw in raws]
 
     # --- logs ---------------------------------------------------------------------------------------------
@@ -229,10 +232,13 @@ class MemoryStore:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"records": {k: len(t) for k, t in self._kinds.items()},
-                    "log_entries": {k: len(b.entries) for k, b in self._logs.items()},
-                    "log_bytes": {k: b.size for k, b in self._logs.items()},
-                    "blobs": len(self._blobs), "blob_bytes": self._blob_bytes}
+            return {
+                "records": {k: len(t) for k, t in self._kinds.items()},
+                "log_entries": {k: len(b.entries) for k, b in self._logs.items()},
+                "log_bytes": {k: b.size for k, b in self._logs.items()},
+                "blobs": len(self._blobs),
+                "blob_bytes": self._blob_bytes,
+            }
 
     def close(self) -> None:
         pass

@@ -55,7 +55,10 @@ end
 # put and add. KEYS: record, kind index, tenant index, kind sequence, kinds set.
 # ARGV: stored value, ttl ms (0: none), "1" for add (only when free), max records, kind, key, record key base,
 # tenant index base. Returns 1 when written, 0 when add found the key taken.
-_PUT = _OWNER + _STRETCH + """
+_PUT = (
+    _OWNER
+    + _STRETCH
+    + """
 local rec, all, mine, seqkey, kinds = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local value, ms, only_new, max = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
 local kind, member, rbase, tbase = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -104,6 +107,7 @@ while redis.call('ZCARD', all) > max do
 end
 return 1
 """
+)
 
 # KEYS: the index to list, the kind index. ARGV: record key base, "1" when KEYS[1] is a tenant's index, tenant.
 # Listing and pruning happen in one script so a record re-created between the read and the ZREM cannot lose its
@@ -136,7 +140,9 @@ return out
 
 # KEYS: record, kind index. ARGV: tenant index base, key. Needs the stored owner to find the tenant index, hence
 # a script rather than a pipeline. Returns 1 when a record was removed.
-_DELETE = _OWNER + """
+_DELETE = (
+    _OWNER
+    + """
 local v = redis.call('GET', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 if not v then return 0 end
@@ -144,10 +150,13 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', ARGV[1] .. owner(v), ARGV[2])
 return 1
 """
+)
 
 # KEYS: log list, log meta hash, logs set. ARGV: tenant, entry JSON without "seq", max entries, max bytes,
 # ttl ms (0: none), log name. Returns the entry's seq.
-_APPEND = _STRETCH + """
+_APPEND = (
+    _STRETCH
+    + """
 local list, meta, logs = KEYS[1], KEYS[2], KEYS[3]
 local tenant, json, max_entries, max_bytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ms, name = tonumber(ARGV[5]), ARGV[6]
@@ -185,10 +194,13 @@ for _, key in ipairs({list, meta}) do
 end
 return seq
 """
+)
 
 # ARGV: prefix, tenant. Forgets one tenant atomically: its records (found through its per-kind indexes), its log
 # entries (each log rewritten without them) and its counters. Returns the number of records removed.
-_RESET_TENANT = _OWNER + """
+_RESET_TENANT = (
+    _OWNER
+    + """
 local prefix, tenant = ARGV[1], ARGV[2]
 local mark = tenant .. '\\0'
 local removed = 0
@@ -234,6 +246,7 @@ end
 redis.call('DEL', prefix .. 'c:' .. tenant)
 return removed
 """
+)
 
 # KEYS: the log's list and meta hash. ARGV: tenant ("" with ARGV[2] == "all": every entry). Seq and dropped stay.
 _RESET_LOG = """
@@ -317,8 +330,17 @@ class RedisStore:
         p = self.prefix
         written = self._put(
             keys=[self._rec(kind, key), self._all(kind), self._mine(kind, tenant), f"{p}seq:{kind}", f"{p}kinds"],
-            args=[tenant.encode() + b"\x00" + dumps(record), ms, int(only_new), self.limits.max_records, kind, key,
-                  f"{p}r:{kind}:", f"{p}t:{kind}:"])
+            args=[
+                tenant.encode() + b"\x00" + dumps(record),
+                ms,
+                int(only_new),
+                self.limits.max_records,
+                kind,
+                key,
+                f"{p}r:{kind}:",
+                f"{p}t:{kind}:",
+            ],
+        )
         return bool(written)
 
     def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
@@ -370,14 +392,17 @@ class RedisStore:
                     continue  # another writer (or the record's expiry) came first: read again, change again
 
     def delete(self, kind: str, key: str) -> bool:
-        return bool(self._delete(keys=[self._rec(kind, key), self._all(kind)],
-                                 args=[f"{self.prefix}t:{kind}:", key]))
+        return bool(self._delete(keys=[self._rec(kind, key), self._all(kind)], args=[f"{self.prefix}t:{kind}:", key]))
 
     def records(self, kind: str, tenant: str | None = None) -> list[Record]:
         index = self._all(kind) if tenant is None else self._mine(kind, tenant)
-        stored = cast("list[bytes]", self._records(
-            keys=[index, self._all(kind)],
-            args=[f"{self.prefix}r:{kind}:", "0" if tenant is None else "1", tenant or ""]))
+        stored = cast(
+            "list[bytes]",
+            self._records(
+                keys=[index, self._all(kind)],
+                args=[f"{self.prefix}r:{kind}:", "0" if tenant is None else "1", tenant or ""],
+            ),
+        )
         return [cast(Record, loads(_split(s)[1])) for s in stored]
 
     # --- logs ---------------------------------------------------------------------------------------------
@@ -387,8 +412,15 @@ class RedisStore:
         p = self.prefix
         seq = self._append(
             keys=[f"{p}l:{log}", f"{p}lm:{log}", f"{p}logs"],
-            args=[tenant, dumps(body), self.limits.log_entries, self.limits.log_bytes, _ms(self.limits.record_ttl),
-                  log])
+            args=[
+                tenant,
+                dumps(body),
+                self.limits.log_entries,
+                self.limits.log_bytes,
+                _ms(self.limits.record_ttl),
+                log,
+            ],
+        )
         return int(seq)
 
     def entries(self, log: str, tenant: str | None = None) -> list[Record]:
@@ -396,14 +428,16 @@ class RedisStore:
         if tenant is None:
             return [cast(Record, loads(_split(s)[1])) for s in stored]
         mark = tenant.encode() + b"\x00"
-        return [cast(Record, loads(s[len(mark):])) for s in stored if s.startswith(mark)]
+        return [cast(Record, loads(s[len(mark) :])) for s in stored if s.startswith(mark)]
 
     def dropped(self, log: str) -> int:
         return int(cast("bytes | None", self._redis.hget(f"{self.prefix}lm:{log}", "dropped")) or 0)
 
     def reset_log(self, log: str, tenant: str | None = None) -> None:
-        self._reset_log(keys=[f"{self.prefix}l:{log}", f"{self.prefix}lm:{log}"],
-                        args=[tenant or "", "all" if tenant is None else "one"])
+        self._reset_log(
+            keys=[f"{self.prefix}l:{log}", f"{self.prefix}lm:{log}"],
+            args=[tenant or "", "all" if tenant is None else "one"],
+        )
 
     # --- counters and claims ------------------------------------------------------------------------------
 
@@ -479,13 +513,15 @@ class RedisStore:
                 pipe.llen(f"{p}l:{log}")
                 pipe.hget(f"{p}lm:{log}", "size")
             replies = pipe.execute()
-        counts, sizes = replies[:len(kinds)], replies[len(kinds):]
+        counts, sizes = replies[: len(kinds)], replies[len(kinds) :]
         memory = self._redis.info("memory")
-        return {"records": dict(zip(kinds, (int(n) for n in counts), strict=True)),
-                "log_entries": {log: int(sizes[2 * i]) for i, log in enumerate(logs)},
-                "log_bytes": {log: int(sizes[2 * i + 1] or 0) for i, log in enumerate(logs)},
-                "used_memory": int(memory["used_memory"]),
-                "db_keys": int(self._redis.dbsize())}  # the whole database, whatever the prefix
+        return {
+            "records": dict(zip(kinds, (int(n) for n in counts), strict=True)),
+            "log_entries": {log: int(sizes[2 * i]) for i, log in enumerate(logs)},
+            "log_bytes": {log: int(sizes[2 * i + 1] or 0) for i, log in enumerate(logs)},
+            "used_memory": int(memory["used_memory"]),
+            "db_keys": int(self._redis.dbsize()),
+        }  # the whole database, whatever the prefix
 
     def close(self) -> None:
         self._redis.close()
