@@ -454,8 +454,10 @@ def test_the_controller_still_refuses_what_no_schema_can_express(live: Live) -> 
     uniform = {"status": None, "latency": {"distribution": "uniform", "min": 2, "max": 1}}
     assert validate_control("add_fault", uniform) == []
     assert httpx.post(f"{live.base_url}/_mock/faults", json=uniform).status_code == 400
+    # The enqueue schema now refuses a model that is no model id (its pattern); the Controller still does too.
+    assert validate_control("enqueue", {"model": "no model id"}) != []
     with pytest.raises(BadRequest, match="unknown model"):
-        live.running.app.state.mock.controller.enqueue(**check_control("enqueue", {"model": "no model id"}))
+        live.running.app.state.mock.controller.enqueue(model="no model id")
 
 
 def test_serve_reports_a_broken_scenario_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

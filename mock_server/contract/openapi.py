@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from mock_server.contract.controlschemas import rewrite_refs
 
 Json = dict[str, Any]
@@ -28,6 +30,12 @@ _REASONS = {
     429: "Rate limited (--rate-limit, or an injected fault)",
     504: "Gateway timeout (an injected fault; on a submit the prediction was created all the same)",
 }
+_NOT_URL = r"\s\x00-\x1f\x7f\x85"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_WEBHOOK_URL = (
+    rf"^[hH][tT][tT][pP][sS]?://([^{_NOT_URL}/?#@]*@)?[^{_NOT_URL}/?#@:\[\].][^{_NOT_URL}/?#@:\[\]]*"
+    rf"(:{_PORT}?)?([/?#][^{_NOT_URL}]*)?(?![\s\S])"
+)
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -89,6 +97,7 @@ def control_paths(control: dict[str, Json]) -> tuple[Json, Json]:
                 "summary": schema["title"],
                 "description": schema["description"],
                 "tags": ["mock control"],
+                "security": [],  # the control plane takes no API key
                 **({"parameters": parameters} if parameters else {}),
                 "requestBody": {
                     "required": not parameters and bool(schema.get("required")),
@@ -120,6 +129,7 @@ def _operation(
     if parameters:
         op["parameters"] = parameters
     if body is not None:
+        # "required" is settled by _body_requirement, once every schema is known.
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     op["responses"] = {"200": ok, **_error_responses(*errors)}
     if not security:
@@ -146,7 +156,9 @@ def openapi_document(
         "in": "query",
         "required": False,
         "description": "URL that receives the finished prediction.",
-        "schema": {"type": "string", "format": "uri"},
+        # What outbound.url_problem accepts: an absolute http(s) URL with a host and a valid port, no whitespace or
+        # control characters; anything else is a 400. No "format: uri": non-ASCII (IRI) URLs are accepted.
+        "schema": {"type": "string", "pattern": _WEBHOOK_URL, "maxLength": 2048},
     }
     for entry in index:
         model = entry["model"]
@@ -185,6 +197,7 @@ def openapi_document(
         for path, item in control_ops.items():  # the body schemas refine the generic control operations
             paths.setdefault(path, {}).update(item)
         schemas.update(control_schemas)
+    _body_requirement(paths, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -198,6 +211,18 @@ def openapi_document(
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
+
+
+def _body_requirement(paths: Json, schemas: Json) -> None:
+    """A JSON body is required exactly when ``{}`` is not a valid one: the fake reads an empty body as ``{}``, so
+    leaving out a body its schema lets be empty is accepted, and leaving out any other is a 400."""
+    for item in paths.values():
+        for operation in item.values():
+            body = operation.get("requestBody", {})
+            schema = body.get("content", {}).get("application/json", {}).get("schema")
+            if schema is not None and "$ref" in schema:
+                validator = Draft202012Validator({**schema, "components": {"schemas": schemas}})
+                body["required"] = not validator.is_valid({})
 
 
 def _api_paths(paths: Json, schemas: Json, api: dict[str, Json], webhook: Json) -> None:

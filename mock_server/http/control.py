@@ -63,6 +63,14 @@ OPERATIONS = (
 )
 
 
+def _integer(value: Any) -> Any:
+    """4.0 as 4: JSON Schema (and so the control schemas) counts an integral number as an integer, whatever its
+    spelling; any other value is left for the caller to judge."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class Controller:
     """Every control operation, over the typed state of one app."""
 
@@ -93,6 +101,7 @@ class Controller:
 
     def seed(self, seed: int | None) -> dict[str, Any]:
         """Make ids, drawn seeds and fault probabilities reproducible from here on."""
+        seed = _integer(seed)
         if seed is not None and not isinstance(seed, int):
             raise BadRequest("seed must be an integer or null")
         self.backend.reseed(seed)
@@ -115,7 +124,11 @@ class Controller:
             self._check_model(model)
         try:
             rule = self.backend.rules.enqueue(
-                make_outcome(outcome or {}), model=model, prompt_contains=prompt_contains, tenant=tenant, times=times
+                make_outcome(outcome or {}),
+                model=model,
+                prompt_contains=prompt_contains,
+                tenant=tenant,
+                times=_integer(times),
             )
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
@@ -152,6 +165,7 @@ class Controller:
             self._check_model(model)
         if progression is not None and progression not in PROGRESSIONS:
             raise BadRequest(f"progression must be one of {', '.join(PROGRESSIONS)}")
+        poll_every = _integer(poll_every)
         if poll_every is not None and (not isinstance(poll_every, int) or poll_every < 1):
             raise BadRequest("poll_every must be a positive integer")
         changes: dict[str, Any] = {}
@@ -170,6 +184,7 @@ class Controller:
     def advance(self, prediction_id: str, steps: int = 1, tenant: str | None = None) -> dict[str, Any]:
         """Move one prediction ``steps`` lifecycle steps on (created → processing → its outcome)."""
         tenant = _tenant(tenant)
+        steps = _integer(steps)
         if not isinstance(steps, int) or steps < 1:
             raise BadRequest("steps must be a positive integer")
         return self._describe(self.backend.advance(tenant, prediction_id, steps))

@@ -176,6 +176,8 @@ def _action(value: Any, status: int | None, latency: Latency | None) -> Action:
 def _status(value: Any) -> int | None:
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 503.0 is an integer to JSON Schema (and so to the fault schema)
     if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
         raise ValueError(f"fault 'status' must be an HTTP error status 400-599, got {value!r}")
     return value
@@ -218,6 +220,8 @@ def _latency(value: Any) -> Latency:
 def _times(value: Any) -> int | None:
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3.0 is an integer to JSON Schema (and so to the fault schema)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"fault 'times' must be a positive integer or null (every time), got {value!r}")
     return value

@@ -66,8 +66,11 @@ async def read_json(request: Request) -> Any:
 async def submit(request: Request) -> Response:
     model = request.path_params["model"].strip("/")
     if model.split("/", 1)[0] in RESERVED:
-        if _is_resource(model):
-            raise MethodNotAllowed(f"POST is not allowed on {request.url.path}", allow=["GET", "HEAD"])
+        # A resource that other methods serve (/api/v3/account/balance, /api/v3/predictions/{id}: GET, HEAD and
+        # DELETE) is a 405 naming them all, as the fallback answers other methods.
+        allowed = _allowed_methods(request) or (["GET", "HEAD"] if _is_resource(model) else [])
+        if allowed:
+            raise MethodNotAllowed(f"POST is not allowed on {request.url.path}", allow=allowed)
         raise NotFound(f"No route for POST {request.url.path}")
     backend = backend_of(request)
     tenant = authenticate(request)
@@ -138,24 +141,30 @@ async def fallback(request: Request) -> Response:
     model = path.removeprefix("/api/v3/").strip("/")
     if path.startswith("/api/v3/") and backend_of(request).catalog.get(model) is not None:
         raise MethodNotAllowed(f"{request.method} is not allowed on {path}; submit with POST", allow=["POST"])
-    if path.startswith("/api/v3/predictions/") and request.method != "GET":
-        raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=["GET", "HEAD"])
+    # The routes' own methods first: /api/v3/predictions/{id} also serves DELETE, /api/v3/predictions/delete POST.
     allowed = _allowed_methods(request)
     if allowed:
         raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=allowed)
+    if path.startswith("/api/v3/predictions/") and request.method != "GET":
+        raise MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=["GET", "HEAD"])
     raise NotFound(f"No route for {request.method} {path}")
 
 
 def _allowed_methods(request: Request) -> list[str]:
     """Methods of the routes whose path matches but whose method does not (the catch-alls aside, which match
-    every path), so a wrong method on a real resource is a 405 naming the right ones, not a 404."""
+    every path), so a wrong method on a real resource is a 405 naming the right ones, not a 404. A literal path
+    (/api/v3/predictions/delete) shadows a template that also matches it (/api/v3/predictions/{id}): it names a
+    resource of its own, not a prediction called "delete"."""
     methods: set[str] = set()
+    literal: set[str] = set()
     for route in request.app.routes:
         if isinstance(route, Route) and ":path}" not in route.path and route.methods:
             match, _ = route.matches(request.scope)
             if match is Match.PARTIAL:
                 methods |= route.methods
-    return sorted(methods)
+                if "{" not in route.path:
+                    literal |= route.methods
+    return sorted(literal or methods)
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
