@@ -474,7 +474,8 @@ class Bench:
         cli = Path(sys.executable).with_name("wavespeed-mock")
         command = [str(cli)] if cli.exists() else [sys.executable, "-m", "mock_server"]
         # --progression polls: a poll moves a prediction one step, nothing waits on a clock; --latency-scale 0
-        # makes sync mode answer at once.
+        # makes sync mode answer at once; --max-predictions: the submit rounds create far more than the default
+        # bound of 10,000, which would evict the ids the poll rounds read (and the fill measures 100k kept).
         argv = [
             *command,
             "serve",
@@ -486,6 +487,8 @@ class Bench:
             "polls",
             "--latency-scale",
             "0",
+            "--max-predictions",
+            "1000000",
             "--log-level",
             "warning",
             *extra,

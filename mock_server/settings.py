@@ -102,6 +102,14 @@ class Settings:
     starting_balance: float = _opt(
         "balance in USD every API key starts with; completed predictions are charged", default=10.0
     )
+    control: bool = _opt("serve the /_mock/ control API (--no-control removes it)", default=True)
+    control_token: str | None = _opt(
+        "require this token in the X-Mock-Control-Token header of every /_mock/ call", default=None
+    )
+    control_hosts: tuple[str, ...] = _opt(
+        "other host names the control API answers to (repeatable)",
+        repeat=True,
+    )
     scenario: str | None = _opt("JSON scenario file applied at start-up (outcomes, faults, latency)", default=None)
     schemas: str | None = _opt(
         "directory of extra endpoint schemas (`wavespeed-mock schemas add SOURCE --into DIR`) "

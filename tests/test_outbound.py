@@ -105,7 +105,7 @@ def network(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     in the table fails to resolve; nothing reaches the real DNS."""
     seen: dict[str, Any] = {"lookups": [], "sent": [], "names": {}}
 
-    async def getaddrinfo(self: asyncio.AbstractEventLoop, host: str, port: Any, **kwargs: Any) -> list[Any]:
+    async def getaddrinfo(host: str, port: Any) -> list[Any]:
         seen["lookups"].append(host)
         addresses = seen["names"].get(host)
         if addresses is None:
@@ -121,7 +121,7 @@ def network(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         assert request.url.host in ("127.0.0.1", "::1"), f"a request left loopback: {request.url}"
         return await real_send(self, request, **kwargs)
 
-    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(outbound, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(httpx.AsyncClient, "send", send)
     return seen
 

@@ -27,6 +27,7 @@ _REASONS = {
     409: "Conflict",
     410: "Gone (the output expired)",
     413: "Payload too large",
+    415: "Unsupported media type (control requests carry JSON)",
     429: "Rate limited (--rate-limit, or an injected fault)",
     504: "Gateway timeout (an injected fault; on a submit the prediction was created all the same)",
 }
@@ -108,7 +109,7 @@ def control_paths(control: dict[str, Json]) -> tuple[Json, Json]:
                         "description": "Done",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ControlResponse"}}},
                     },
-                    **_error_responses(400, 404, 413),
+                    **_error_responses(400, 401, 403, 404, 413, 415),
                 },
             }
         }
@@ -446,7 +447,7 @@ def _control_paths(paths: Json, control: Json) -> None:
             "security": [],
             "responses": {
                 "200": _json("{code: 200, message: success, data: ...}", "ControlResponse"),
-                **_error_responses(400, 404),
+                **_error_responses(400, 401, 403, 404, 415),
             },
         }
         if names:

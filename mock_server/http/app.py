@@ -22,6 +22,7 @@ from mock_server.contract.errors import ApiError, render_api_error, render_http_
 from mock_server.contract.jsonbody import parse_json
 from mock_server.http import account, billing, control, history, legacy, models, pricing, routes, uploads, webhooks
 from mock_server.http.faults import FaultMiddleware, Faults
+from mock_server.http.guard import ControlGuard
 from mock_server.http.inspector import routes as inspector_routes
 from mock_server.http.journal import Journal, JournalMiddleware
 from mock_server.http.limits import BodyLimitMiddleware
@@ -97,7 +98,10 @@ def create_app(
     # The journal sits outside everything, so it records 413s, injected statuses and cut connections too. The body
     # limit comes before the faults: it is the server's front door (like a proxy's body cap), so an oversized body
     # is refused the same way whatever faults are armed, and does not use up a fault's `times`.
+    # The control guard is outermost: a refused /_mock/ call (which the journal never records anyway) reaches
+    # nothing else.
     middleware = [
+        Middleware(ControlGuard, settings=settings),
         Middleware(JournalMiddleware, journal=journal),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(FaultMiddleware, faults=state.faults),

@@ -17,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.contract.controlschemas import check_control
-from mock_server.contract.errors import BadRequest
+from mock_server.contract.errors import BadRequest, Forbidden
 from mock_server.contract.jsonbody import parse_json
-from mock_server.contract.tenants import tenant_id
+from mock_server.contract.tenants import fingerprint, tenant_id
 from mock_server.http.state import AppState, state_of
 from mock_server.logs import event, get_logger
 from mock_server.model.generic import MODEL_ID
@@ -396,6 +396,7 @@ def _plain(value: Any) -> dict[str, Any]:
 def _endpoint(operation: Operation) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         kwargs: dict[str, Any] = dict(request.query_params)
+        page = _page(kwargs)
         if request.method in ("POST", "PUT"):
             raw = await request.body()
             if raw.strip():
@@ -409,13 +410,58 @@ def _endpoint(operation: Operation) -> Callable[[Request], Any]:
         kwargs.update(request.path_params)
         controller = state_of(request).controller
         method = getattr(controller, operation.name)
+        _scope_to_caller(request, operation, method, kwargs)
         try:
             inspect.signature(method).bind(**kwargs)
         except TypeError as exc:
             raise BadRequest(f"{operation.name}: {exc}") from None
-        return JSONResponse({"code": 200, "message": "success", "data": method(**kwargs)})
+        data = method(**kwargs)
+        headers: dict[str, str] = {}
+        if isinstance(data, list):
+            # Large listings come a page at a time (?offset=&limit=); the header says how many there are.
+            headers["X-Total-Count"] = str(len(data))
+            data = data[page[0] : page[0] + page[1]]
+        return JSONResponse({"code": 200, "message": "success", "data": data}, headers=headers)
 
     return handle
+
+
+DEFAULT_PAGE = 1000
+# Operations that change every tenant's world: a request scoped to one tenant may not call them.
+_GLOBAL = ("seed", "advance_clock", "apply_scenario")
+
+
+def _page(query: dict[str, Any]) -> tuple[int, int]:
+    """``offset`` and ``limit`` of a listing, taken out of the query (they are not the operation's arguments)."""
+    values = []
+    for name, default, top in (("offset", 0, 10**9), ("limit", DEFAULT_PAGE, 10_000)):
+        raw = query.pop(name, None)
+        if raw is None:
+            values.append(default)
+            continue
+        if not str(raw).isdigit() or not (name == "offset" or 1 <= int(raw)) or int(raw) > top:
+            raise BadRequest(f"{name} must be a whole number from {0 if name == 'offset' else 1} to {top}")
+        values.append(int(raw))
+    return values[0], values[1]
+
+
+def _scope_to_caller(
+    request: Request, operation: Operation, method: Callable[..., Any], kwargs: dict[str, Any]
+) -> None:
+    """A control request carrying ``Authorization: Bearer KEY`` acts for that tenant only: it reads and changes
+    that tenant's state, never another's, and cannot call the operations that change every tenant's."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return
+    mine = fingerprint(key.strip())
+    if operation.name in _GLOBAL:
+        raise Forbidden(f"{operation.name} changes every tenant's state: call it without a tenant's Authorization")
+    named = kwargs.get("tenant")
+    if named is not None and tenant_id(str(named)) != mine:
+        raise Forbidden("A control request scoped to one tenant cannot read or change another tenant")
+    if "tenant" in inspect.signature(method).parameters or operation.name == "add_fault":
+        kwargs["tenant"] = mine
 
 
 routes = [Route(PREFIX + op.path, _endpoint(op), methods=[op.method], name=f"mock_{op.name}") for op in OPERATIONS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
@@ -25,12 +26,21 @@ class FakeWaveSpeed:
     """
 
     def __init__(
-        self, base_url: str, api_key: str, controller: Controller | None = None, http: httpx.Client | None = None
+        self,
+        base_url: str,
+        api_key: str,
+        controller: Controller | None = None,
+        http: httpx.Client | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self._controller = controller
         self._http = http
+        # A fake started with --control-token wants it on every /_mock/ call; the environment is where a
+        # shared mock's users keep it.
+        token = control_token if control_token is not None else os.environ.get("WAVESPEED_MOCK_CONTROL_TOKEN")
+        self._control_headers = {"X-Mock-Control-Token": token} if token else {}
 
     # --- plumbing -------------------------------------------------------------------------------------
 
@@ -50,9 +60,9 @@ class FakeWaveSpeed:
         try:
             if op.method in ("GET", "DELETE"):
                 query = {k: v for k, v in kwargs.items() if v is not None}
-                response = client.request(op.method, self.base_url + path, params=query)
+                response = client.request(op.method, self.base_url + path, params=query, headers=self._control_headers)
             else:
-                response = client.request(op.method, self.base_url + path, json=kwargs)
+                response = client.request(op.method, self.base_url + path, json=kwargs, headers=self._control_headers)
         finally:
             if self._http is None:
                 client.close()
