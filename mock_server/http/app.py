@@ -126,6 +126,7 @@ def create_app(
         # A restarted server (or a new worker) picks up the predictions whose webhooks are still due.
         dispatcher.resume()
         yield
+        dispatcher.close()
         runtime.loop = None
 
     app = MockApp(

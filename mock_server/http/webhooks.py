@@ -123,6 +123,7 @@ class WebhookDispatcher:
         self._held: dict[str, list[Event]] = {}  # out-of-order mode, by tenant; loop only
         self._hold_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tls: ssl.SSLContext | None = None
         backend.on_terminal.append(self._on_terminal)
         backend.on_submit.append(self.watch)
@@ -229,9 +230,17 @@ class WebhookDispatcher:
         if due is None or self._loop is None:
             return
         # A few ms late rather than early: the clock is wall time and the loop's timer is monotonic.
-        self._loop.call_later(max(0.0, due - self.backend.clock.now()) + 0.002, self._tick, prediction_id)
+        timer = self._loop.call_later(max(0.0, due - self.backend.clock.now()) + 0.002, self._tick, prediction_id)
+        self._timers[prediction_id] = timer
+
+    def close(self) -> None:
+        """At shutdown: the timers go (a restart re-arms them from the store), so nothing ticks on a stopped app."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     def _tick(self, prediction_id: str) -> None:
+        self._timers.pop(prediction_id, None)
         try:
             prediction = self.backend.get(None, prediction_id)  # ending it here fires on_terminal
         except NotFound:
