@@ -196,10 +196,34 @@ return seq
 """
 )
 
-# ARGV: prefix, tenant. Forgets one tenant atomically: its records (found through its per-kind indexes), its log
-# entries (each log rewritten without them) and its counters. Returns the number of records removed.
+# Lists have no "remove where": a log loses a tenant's entries by being rewritten (linear, and the log is capped);
+# seq and dropped stay as they were. Shared by the tenant reset and the one-log reset below.
+_DROP_TENANT = """
+local function drop_tenant(list, meta, mark)
+  local entries = redis.call('LRANGE', list, 0, -1)
+  local kept, size = {}, 0
+  for _, e in ipairs(entries) do
+    if string.sub(e, 1, #mark) ~= mark then
+      kept[#kept + 1] = e
+      size = size + #e - string.find(e, '\\0', 1, true)
+    end
+  end
+  if #kept < #entries then
+    local ttl = redis.call('PTTL', list)
+    redis.call('DEL', list)
+    for i = 1, #kept, 500 do
+      redis.call('RPUSH', list, unpack(kept, i, math.min(i + 499, #kept)))
+    end
+    if #kept > 0 and ttl > 0 then redis.call('PEXPIRE', list, ttl) end
+    redis.call('HSET', meta, 'size', size)
+  end
+  return #entries - #kept
+end
+"""
+
 _RESET_TENANT = (
     _OWNER
+    + _DROP_TENANT
     + """
 local prefix, tenant = ARGV[1], ARGV[2]
 local mark = tenant .. '\\0'
@@ -222,25 +246,7 @@ for _, kind in ipairs(redis.call('SMEMBERS', prefix .. 'kinds')) do
 end
 
 for _, name in ipairs(redis.call('SMEMBERS', prefix .. 'logs')) do
-  local list, meta = prefix .. 'l:' .. name, prefix .. 'lm:' .. name
-  local entries = redis.call('LRANGE', list, 0, -1)
-  local kept, size = {}, 0
-  for _, e in ipairs(entries) do
-    if string.sub(e, 1, #mark) ~= mark then
-      kept[#kept + 1] = e
-      size = size + #e - string.find(e, '\\0', 1, true)
-    end
-  end
-  if #kept < #entries then
-    -- Lists have no "remove where"; rewriting is linear and the log is capped, and seq/dropped stay as they were.
-    local ttl = redis.call('PTTL', list)
-    redis.call('DEL', list)
-    for i = 1, #kept, 500 do
-      redis.call('RPUSH', list, unpack(kept, i, math.min(i + 499, #kept)))
-    end
-    if #kept > 0 and ttl > 0 then redis.call('PEXPIRE', list, ttl) end
-    redis.call('HSET', meta, 'size', size)
-  end
+  drop_tenant(prefix .. 'l:' .. name, prefix .. 'lm:' .. name, mark)
 end
 
 redis.call('DEL', prefix .. 'c:' .. tenant)
@@ -249,33 +255,18 @@ return removed
 )
 
 # KEYS: the log's list and meta hash. ARGV: tenant ("" with ARGV[2] == "all": every entry). Seq and dropped stay.
-_RESET_LOG = """
+_RESET_LOG = (
+    _DROP_TENANT
+    + """
 local list, meta, tenant, all = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == 'all'
 if all then
   redis.call('DEL', list)
   redis.call('HSET', meta, 'size', 0)
   return 0
 end
-local mark = tenant .. '\\0'
-local entries = redis.call('LRANGE', list, 0, -1)
-local kept, size = {}, 0
-for _, e in ipairs(entries) do
-  if string.sub(e, 1, #mark) ~= mark then
-    kept[#kept + 1] = e
-    size = size + #e - string.find(e, '\\0', 1, true)
-  end
-end
-if #kept < #entries then
-  local ttl = redis.call('PTTL', list)
-  redis.call('DEL', list)
-  for i = 1, #kept, 500 do
-    redis.call('RPUSH', list, unpack(kept, i, math.min(i + 499, #kept)))
-  end
-  if #kept > 0 and ttl > 0 then redis.call('PEXPIRE', list, ttl) end
-  redis.call('HSET', meta, 'size', size)
-end
-return #entries - #kept
+return drop_tenant(list, meta, tenant .. '\\0')
 """
+)
 
 
 def _ms(seconds: float) -> int:
