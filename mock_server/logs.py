@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -96,6 +97,22 @@ def logging_config(fmt: str = "text", level: str = "info") -> dict[str, Any]:
     }
     if fmt == "json":
         config["formatters"] = {name: {"()": f"{__name__}.JsonFormatter"} for name in config["formatters"]}
-    config["handlers"][ROOT] = {"class": "logging.StreamHandler", "formatter": ROOT, "stream": "ext://sys.stderr"}
+    config["handlers"][ROOT] = {"class": f"{__name__}.StderrHandler", "formatter": ROOT}
     config["loggers"][ROOT] = {"handlers": [ROOT], "level": level.upper(), "propagate": False}
     return config
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when logging was configured: a server
+    started in a process whose stderr is later swapped (pytest's capture, an embedding tool) keeps logging."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always sys.stderr, read at emit time
