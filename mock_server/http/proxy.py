@@ -48,6 +48,7 @@ from mock_server.contract.drift import Change
 from mock_server.contract.observed import ENVELOPE_SCHEMA, check_error, check_success, summary
 from mock_server.contract.report import PROXY_REPORT
 from mock_server.http.recorder import Recorder, credentials, scrub_url
+from mock_server.http.server import start_in_thread
 
 DRIFT_HEADER = "X-WaveSpeed-Mock-Drift"
 UPSTREAM_ERROR_HEADER = "X-WaveSpeed-Mock-Upstream-Error"
@@ -495,24 +496,7 @@ def run_proxy_in_thread(
 ) -> RunningProxy:
     """Start the proxy under uvicorn in a daemon thread on a free loopback port; wait (bounded) until it accepts."""
     app = create_proxy_app(config, catalog=catalog)
-    uv_config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        date_header=False,
+    server, thread, bound_port = start_in_thread(
+        app, host, port, "wavespeed-mock proxy", startup_timeout, server_header=False, date_header=False
     )
-    server = uvicorn.Server(uv_config)
-    thread = threading.Thread(target=server.run, name="wavespeed-mock-proxy", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"wavespeed-mock proxy did not start on {host}:{port}")
-        time.sleep(0.01)  # readiness poll with a deadline, not a wait for state
-    bound_port = server.servers[0].sockets[0].getsockname()[1]
     return RunningProxy(app, server, thread, host, bound_port)
