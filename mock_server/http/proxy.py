@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,7 +47,7 @@ from mock_server.contract.drift import Change
 from mock_server.contract.observed import ENVELOPE_SCHEMA, check_error, check_success, summary
 from mock_server.contract.report import PROXY_REPORT
 from mock_server.http.recorder import Recorder, credentials, scrub_url
-from mock_server.http.server import start_in_thread
+from mock_server.http.server import RunningServer, start_in_thread
 
 DRIFT_HEADER = "X-WaveSpeed-Mock-Drift"
 UPSTREAM_ERROR_HEADER = "X-WaveSpeed-Mock-Upstream-Error"
@@ -464,26 +463,13 @@ def serve_proxy(config: ProxyConfig, *, host: str = "127.0.0.1", port: int = 808
 
 
 @dataclass
-class RunningProxy:
-    app: Starlette
-    server: uvicorn.Server
-    thread: threading.Thread
-    host: str
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+class RunningProxy(RunningServer):
+    """The proxy serving in a thread: a running server whose app also carries the proxy's report state."""
 
     @property
     def state(self) -> ProxyState:
         state: ProxyState = self.app.state.proxy
         return state
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
 
 
 def run_proxy_in_thread(
