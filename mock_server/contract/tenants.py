@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
 _FINGERPRINT = re.compile(r"tk_[0-9a-f]{12}")
 
 
+# Every request names its tenant up to three times (faults, journal, route); a run uses a handful of keys. Keys stay
+# in this process's memory only, as they already do while a request is handled.
+@functools.lru_cache(maxsize=1024)
 def fingerprint(key: str) -> str:
     """A stable, non-reversible name for an API key: ``tk_`` and 12 hex digits of its SHA-256 (48 bits: tells a
     run's tenants apart, and too short to be worth brute-forcing back to a key)."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,15 +46,30 @@ class MockApp(Starlette):
         scope.setdefault("extensions", {})
         scope["extensions"] = {**(scope["extensions"] or {}), RAW_SEND: {"send": send}}
         if scope["type"] == "http":
-            _no_delay(send)
+            self._no_delay(send)
         await super().__call__(scope, receive, send)
 
+    def _no_delay(self, send: Send) -> None:
+        """Turn Nagle's algorithm off on this connection, once. uvicorn with ``--workers`` (and any server handed a
+        ready-made socket) leaves it on, and a small response then waits for the client's delayed ACK: about 40 ms
+        per request on loopback."""
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is None:
+            return
+        try:
+            if transport in self._tuned:
+                return
+            self._tuned.add(transport)
+        except TypeError:  # a transport that cannot be weakly referenced is tuned on every request
+            pass
+        _no_delay(transport)
 
-def _no_delay(send: Send) -> None:
-    """Turn Nagle's algorithm off on this connection. uvicorn with ``--workers`` (and any server handed a ready-made
-    socket) leaves it on, and a small response then waits for the client's delayed ACK: about 40 ms per request
-    on loopback."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    @functools.cached_property
+    def _tuned(self) -> weakref.WeakSet[Any]:
+        return weakref.WeakSet()
+
+
+def _no_delay(transport: Any) -> None:
     get_extra_info = getattr(transport, "get_extra_info", None)
     sock = get_extra_info("socket") if callable(get_extra_info) else None
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -106,18 +124,23 @@ def create_app(
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(FaultMiddleware, faults=state.faults),
     ]
-    extra_routes: list[BaseRoute] = [
+    # Apart from the catch-alls (last), no request fully matches two routes, so the order is only the order they
+    # are tried in: the API's busiest routes first, the control plane after the API.
+    route_table: list[BaseRoute] = [
+        *routes.hot_routes,
         *uploads.routes,
         *webhooks.routes,
         *account.routes,
-        *control.routes,
         *models.routes_for(catalog, server=settings.public_url),
         *pricing.routes,
         *history.routes,
         *billing.routes,
         *legacy.routes,
+        *routes.routes,
+        *control.routes,
+        *inspector_routes,  # /_mock/ui: a page that reads the control API
+        *routes.catch_alls,
     ]
-    extra_routes += inspector_routes  # /_mock/ui: a page that reads the control API above
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -130,7 +153,7 @@ def create_app(
         runtime.loop = None
 
     app = MockApp(
-        routes=[*extra_routes, *routes.routes],
+        routes=route_table,
         middleware=middleware,
         exception_handlers={
             ApiError: render_api_error,

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mock_server.contract.controlschemas import check_control
-from mock_server.contract.errors import BadRequest, Forbidden
+from mock_server.contract.errors import BadRequest, Forbidden, JsonResponse
 from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint, tenant_id
 from mock_server.http.state import AppState, state_of
@@ -421,7 +421,7 @@ def _endpoint(operation: Operation) -> Callable[[Request], Any]:
             # Large listings come a page at a time (?offset=&limit=); the header says how many there are.
             headers["X-Total-Count"] = str(len(data))
             data = data[page[0] : page[0] + page[1]]
-        return JSONResponse({"code": 200, "message": "success", "data": data}, headers=headers)
+        return JsonResponse({"code": 200, "message": "success", "data": data}, headers=headers)
 
     return handle
 

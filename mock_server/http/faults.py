@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field, fields
 from http import HTTPStatus
 from typing import Any, Literal, Protocol, cast
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server.contract.errors import JsonResponse
 from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
 from mock_server.http.routes import RESERVED
 from mock_server.logs import event, get_logger
@@ -423,7 +423,7 @@ async def _status_reply(app: ASGIApp, fault: FaultSpec, scope: Scope, receive: R
             await app(scope, receive, discard)
     headers = {"Retry-After": _seconds(fault.retry_after)} if fault.retry_after is not None else None
     message = fault.message or _phrase(status)
-    await JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)(scope, receive, send)
+    await JsonResponse({"code": status, "message": message}, status_code=status, headers=headers)(scope, receive, send)
 
 
 def is_submit(scope: Scope) -> bool:

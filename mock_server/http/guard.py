@@ -10,9 +10,9 @@ import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mock_server.contract.errors import JsonResponse
 from mock_server.settings import Settings
 
 PREFIX = "/_mock"
@@ -37,7 +37,7 @@ class ControlGuard:
             refusal = self.refusal(scope, path)
             if refusal is not None:
                 status, message = refusal
-                await JSONResponse({"code": status, "message": message}, status_code=status)(scope, receive, send)
+                await JsonResponse({"code": status, "message": message}, status_code=status)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

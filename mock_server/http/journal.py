@@ -8,7 +8,7 @@ import fnmatch
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -36,6 +36,9 @@ FAULT_NOTE = "wavespeed_mock.fault"
 ROUTE_NOTE = "wavespeed_mock.note"
 # The journal's "record this request now", for FaultMiddleware to call before it cuts a connection.
 JOURNAL_FLUSH = "wavespeed_mock.journal_flush"
+# A route that parsed the body (strictly) leaves (its length, the value) here: the journal keeps that value rather
+# than parse the same bytes again. Nothing changes a parsed body in place.
+PARSED_BODY = "wavespeed_mock.parsed_body"
 
 
 @dataclass
@@ -57,7 +60,7 @@ class JournalEntry:
     size: int = 0  # bytes of the body as sent; ``body`` keeps at most the first 1 MiB (JSON) or 64 KiB (text)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # shallow: the store serializes it at once
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JournalEntry:
@@ -199,14 +202,17 @@ def redact(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return result
 
 
-def decode_body(captured: bytes, total: int, content_type: str) -> Any:
-    """JSON decoded, else text up to 64 KiB, else ``"<N bytes binary>"``; None for no body."""
+def decode_body(captured: bytes, total: int, content_type: str, parsed: tuple[int, Any] | None = None) -> Any:
+    """JSON decoded, else text up to 64 KiB, else ``"<N bytes binary>"``; None for no body. ``parsed``: what a
+    route already parsed from these bytes (their length and the value)."""
     if total == 0:
         return None
     content_type = content_type.lower()
     if any(content_type.startswith(prefix) for prefix in BINARY_TYPES):
         return f"<{total} bytes binary>"
     if total == len(captured) and ("json" in content_type or captured.lstrip()[:1] in (b"{", b"[")):
+        if parsed is not None and parsed[0] == total:
+            return parsed[1]
         try:  # strict: NaN or a lone surrogate kept here would make /_mock/journal unrenderable, deep nesting crash
             return parse_json(captured)
         except BadRequest:
@@ -347,7 +353,7 @@ class JournalMiddleware:
                     path=path,
                     query=parse_query(scope.get("query_string", b"")),
                     headers=headers,
-                    body=decode_body(bytes(capture.body), capture.total, content_type),
+                    body=decode_body(bytes(capture.body), capture.total, content_type, extensions.get(PARSED_BODY)),
                     status=status,
                     latency_ms=(time.perf_counter() - started) * 1000,
                     tenant=bearer_tenant(scope),

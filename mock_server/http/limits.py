@@ -10,10 +10,9 @@ The upload routes are exempt: they stream to their own, larger ``upload_max_byte
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.contract.errors import PayloadTooLarge
+from mock_server.contract.errors import JsonResponse, PayloadTooLarge
 
 # Paths whose handlers enforce Settings.upload_max_bytes themselves while streaming (multipart and presigned PUT).
 UPLOAD_PATHS = ("/api/v3/media/upload/binary", "/media/upload-slots/")
@@ -39,7 +38,7 @@ class BodyLimitMiddleware:
             error = PayloadTooLarge(f"Request body is {declared} bytes; the limit is {self.max_bytes} bytes")
             # Connection: close — the unread body is still on the wire; the server must not parse it as the next
             # request, and a client still sending learns from the close that it should stop.
-            response = JSONResponse(error.body(), status_code=error.status_code, headers={"Connection": "close"})
+            response = JsonResponse(error.body(), status_code=error.status_code, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
         received = 0

@@ -39,11 +39,12 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mock_server.contract.catalog import Catalog, default_catalog
 from mock_server.contract.drift import Change
+from mock_server.contract.errors import JsonResponse
 from mock_server.contract.observed import ENVELOPE_SCHEMA, check_error, check_success, summary
 from mock_server.contract.report import PROXY_REPORT
 from mock_server.http.recorder import Recorder, credentials, scrub_url
@@ -403,7 +404,7 @@ def _upstream_failed(state: ProxyState, route: RouteInfo, method: str, path: str
         f"{method} {scrub_url(path)} could not be forwarded: {reason}",
     )
     state.log.add(route, [change], method=method, path=path, http_status=None)
-    return JSONResponse(
+    return JsonResponse(
         {"code": 502, "message": f"Upstream {upstream} failed: {reason}"},
         status_code=502,
         headers={UPSTREAM_ERROR_HEADER: type(exc).__name__},

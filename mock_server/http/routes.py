@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio.to_thread
+from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from mock_server.contract import generic
-from mock_server.contract.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.contract.errors import BadRequest, JsonResponse, MethodNotAllowed, NotFound, Unauthorized
 from mock_server.contract.generic import GenericEndpoint
 from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint
 from mock_server.http import outbound
-from mock_server.http.journal import ROUTE_NOTE
-from mock_server.http.state import state_of
+from mock_server.http.journal import PARSED_BODY, ROUTE_NOTE
+from mock_server.http.state import state_of, state_of_scope
 from mock_server.model.backend import Backend, Submission
 from mock_server.model.generic import generic_notes
 
@@ -34,7 +37,28 @@ def backend_of(request: Request) -> Backend:
 
 def base_url(request: Request) -> str:
     public = backend_of(request).settings.public_url
-    return (public or str(request.base_url)).rstrip("/")
+    return public.rstrip("/") if public else _origin(*_origin_key(request.scope))[0]
+
+
+def request_host(request: Request) -> str:
+    """The host (and port) the client addressed, as Starlette reads it: the Host header, else the socket."""
+    return _origin(*_origin_key(request.scope))[1]
+
+
+def _origin_key(scope: Scope) -> tuple[str, str | None, tuple[Any, ...] | None, str]:
+    host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    return scope.get("scheme", "http"), host, tuple(server) if server else None, root
+
+
+# Every answer carries links built from where the client reached us; a server is reached by a handful of names.
+@functools.lru_cache(maxsize=256)
+def _origin(scheme: str, host: str | None, server: tuple[Any, ...] | None, root: str) -> tuple[str, str]:
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {"type": "http", "scheme": scheme, "server": server, "headers": headers, "query_string": b""}
+    url = URL(scope={**scope, "path": root if root.endswith("/") else root + "/"})
+    return str(url).rstrip("/"), url.netloc
 
 
 def authenticate(request: Request) -> str:
@@ -52,15 +76,17 @@ def authenticate(request: Request) -> str:
     return tenant
 
 
-def envelope(data: Any, *, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": 200, "message": "success", "data": data}, headers=headers)
+def envelope(data: Any, *, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse({"code": 200, "message": "success", "data": data}, headers=headers)
 
 
 async def read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    return parse_json(raw)  # strict: NaN, lone surrogates, duplicate keys, deep nesting → 400
+    value = parse_json(raw)  # strict: NaN, lone surrogates, duplicate keys, deep nesting → 400
+    request.scope.setdefault("extensions", {})[PARSED_BODY] = (len(raw), value)
+    return value
 
 
 async def submit(request: Request) -> Response:
@@ -104,7 +130,7 @@ async def submit(request: Request) -> Response:
         request.scope.setdefault("extensions", {})[ROUTE_NOTE] = "; ".join(notes)
         notes += generic_notes(endpoint, body)
     data = await backend.submit(
-        Submission(tenant, endpoint, body, base_url(request), request.url.netloc, webhook, notes=tuple(notes))
+        Submission(tenant, endpoint, body, base_url(request), request_host(request), webhook, notes=tuple(notes))
     )
     if isinstance(endpoint, GenericEndpoint):
         backend.generic.record(tenant, endpoint, headers.get(NEAR_MISS_HEADER))
@@ -167,13 +193,39 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(literal or methods)
 
 
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+class CatalogSubmitRoute(Route):
+    """``POST /api/v3/{model}`` for a model of the catalog, found by one dictionary look-up. It goes ahead of every
+    other route: the catch-all that serves every other model id has to come after the API's own POST routes, and
+    reaching it means trying each of them first, on the request the fake answers most."""
 
-routes = [
+    def __init__(self) -> None:
+        super().__init__(SUBMIT_PATH, submit, methods=["POST"])
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and scope["method"] == "POST" and path.startswith("/api/v3/"):
+            model = path[len("/api/v3/") :].strip("/")
+            if state_of_scope(scope).catalog.get(model) is not None:
+                params = {**scope.get("path_params", {}), "model": path[len("/api/v3/") :]}
+                return Match.FULL, {"endpoint": self.endpoint, "path_params": params}
+        return Match.NONE, {}
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SUBMIT_PATH = "/api/v3/{model:path}"
+
+# What a client calls most, tried first (nothing before them matches their paths).
+hot_routes = [
+    CatalogSubmitRoute(),
     Route("/api/v3/predictions/{id}/result", result, methods=["GET"]),
     Route("/api/v3/predictions/{id}", result, methods=["GET"]),
+]
+routes = [
     Route("/media/outputs/{id}/{name}", output_file, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
-    Route("/api/v3/{model:path}", submit, methods=["POST"]),
+]
+# Last: they match every path their prefix starts.
+catch_alls = [
+    Route(SUBMIT_PATH, submit, methods=["POST"]),
     Route("/{path:path}", fallback, methods=ALL_METHODS),
 ]

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 if TYPE_CHECKING:
     from mock_server.contract.catalog import Catalog
@@ -53,5 +54,10 @@ class AppState:
 
 
 def state_of(connection: HTTPConnection) -> AppState:
-    state: AppState = connection.app.state.mock
+    return state_of_scope(connection.scope)
+
+
+def state_of_scope(scope: Scope) -> AppState:
+    """The same, for code that sees only the ASGI scope (a route's matcher, middleware)."""
+    state: AppState = scope["app"].state.mock
     return state

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import secrets
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +107,7 @@ class Backend:
         self.rate = RateLimiter(store, clock, settings.rate_window())
         self.slots = Slots(store, settings.max_concurrency, self._running, clock) if settings.max_concurrency else None
         self.images = images.ImageCache(settings.image_cache_bytes)
+        self._ids = random.Random()
         # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
         self.on_terminal: list[Listener] = []
         # Called with each new prediction, on the server's loop (e.g. webhook timers).
@@ -122,11 +123,14 @@ class Backend:
 
     def new_id(self) -> str:
         """32 hex digits: random, or with a seed the same sequence on every run (and across workers)."""
-        if self.store.get("server", "ids") is None:
+        state = self.store.update("server", "ids", _next_in_sequence)
+        if state is None:  # the first id since the store was made (or reset)
             self.store.add("server", "ids", {"seed": self.settings.seed, "n": 0}, ttl=SERVER_TTL)
-        state = self.store.update("server", "ids", lambda r: {**r, "n": r["n"] + 1} if r["seed"] is not None else None)
+            state = self.store.update("server", "ids", _next_in_sequence)
         if state is None or state["seed"] is None:
-            return secrets.token_hex(16)
+            # Ids need to be unique, not unguessable; a generator of our own, because tests (hypothesis) reseed
+            # the global one.
+            return f"{self._ids.getrandbits(128):032x}"
         return hashlib.sha256(f"{state['seed']}:{state['n']}".encode()).hexdigest()[:32]
 
     # --- submit --------------------------------------------------------------------------------------
@@ -593,3 +597,8 @@ def _outcome_applied(rule: Rule, prediction: Prediction) -> None:
 
 
 __all__ = ["DELETE", "Backend", "Blob", "InputImage", "Submission"]
+
+
+def _next_in_sequence(record: Record) -> Record | None:
+    """The id sequence's next step when it is seeded; unseeded, nothing to write."""
+    return {**record, "n": record["n"] + 1} if record["seed"] is not None else None

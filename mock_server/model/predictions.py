@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from mock_server.model.script import Script
@@ -61,7 +61,8 @@ class Outcome:
     latency: float | None = None  # seconds of generation, overriding the model's
 
     def to_record(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        # vars(), not asdict(): every field is a plain value (nsfw a tuple of bools), and this runs per request.
+        return {k: v for k, v in vars(self).items() if v not in (None, False)}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Outcome:
@@ -115,7 +116,7 @@ class Prediction:
     polls_at_start: int = 0  # polls answered while it waited, which do not move it
 
     def to_record(self) -> dict[str, Any]:
-        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record = dict(vars(self))  # the fields, shallow, as the store serializes them at once
         record["outcome"] = self.outcome.to_record()
         record["script"] = self.script.to_record() if self.script is not None else None
         return record
@@ -218,7 +219,7 @@ class Prediction:
 
 
 def rfc3339(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 _TIME = re.compile(
