@@ -1,5 +1,6 @@
 """The ceiling: a bare Starlette endpoint answering a small constant JSON body, served exactly as
-``wavespeed-mock serve`` serves the fake (``uvicorn.run``, one worker, log level warning: no access log lines).
+``wavespeed-mock serve`` serves the fake (``uvicorn.run``, one worker, the same loop and HTTP parser, log level
+warning: no access log lines).
 
     python bench/bare_app.py PORT
 """
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mock_server.http.server import UVICORN_OPTIONS
+
 BODY = {"code": 200, "message": "success", "data": {"id": "0" * 32, "status": "completed", "outputs": []}}
 
 
@@ -26,4 +29,4 @@ async def constant(request: Request) -> JSONResponse:
 app = Starlette(routes=[Route("/ping", constant, methods=["GET", "POST"])])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", workers=1)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", workers=1, **UVICORN_OPTIONS)

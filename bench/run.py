@@ -251,8 +251,9 @@ def machine() -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             return "not installed"
 
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    from mock_server.http.server import UVICORN_OPTIONS
+
+    loop, http = UVICORN_OPTIONS["loop"], UVICORN_OPTIONS["http"]
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,

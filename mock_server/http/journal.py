@@ -387,7 +387,8 @@ class JournalMiddleware:
 
         if scope.get("extensions") is None:
             scope["extensions"] = {}
-        scope["extensions"][JOURNAL_FLUSH] = flush
+        extensions = scope["extensions"]
+        extensions[JOURNAL_FLUSH] = flush
         try:
             await self.app(scope, journal_receive, journal_send)
         except Exception as exc:
@@ -395,3 +396,5 @@ class JournalMiddleware:
             raise
         finally:
             record()
+            # flush → record → scope → flush is a reference cycle; without it the request is freed at once.
+            extensions.pop(JOURNAL_FLUSH, None)

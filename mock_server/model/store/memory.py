@@ -10,16 +10,17 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Final, cast
 
 from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, Change, Limits, Record, dumps, loads
 
-
-@dataclass
-class _Slot:
-    tenant: str
-    expires_at: float  # 0: never
-    raw: bytes
+# One record: (tenant, expires at (0: never), serialized record). A plain tuple of a string, a float and bytes,
+# which the garbage collector stops tracking (it does so for exact tuples only): a store of 100,000 records is then
+# not walked by every full collection.
+_Slot = tuple[str, float, bytes]
+TENANT: Final = 0
+EXPIRES: Final = 1
+RAW: Final = 2
 
 
 @dataclass
@@ -49,7 +50,7 @@ class MemoryStore:
     def _live(self, kind: str, key: str) -> _Slot | None:
         table = self._kinds.get(kind)
         slot = None if table is None else table.get(key)
-        if slot is not None and slot.expires_at and slot.expires_at <= self._now():
+        if slot is not None and slot[EXPIRES] and slot[EXPIRES] <= self._now():
             del self._kinds[kind][key]
             return None
         return slot
@@ -66,7 +67,7 @@ class MemoryStore:
         # Insertion order is expiry order for one TTL, so the sweep stops at the first live record.
         while table:
             first = next(iter(table.values()))
-            if len(table) > self.limits.max_records or (first.expires_at and first.expires_at <= now):
+            if len(table) > self.limits.max_records or (first[EXPIRES] and first[EXPIRES] <= now):
                 table.popitem(last=False)
             else:
                 break
@@ -74,41 +75,42 @@ class MemoryStore:
     def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
         raw = dumps(record)
         with self._lock:
-            self._insert(kind, key, _Slot(tenant, self._expiry(ttl), raw))
+            self._insert(kind, key, (tenant, self._expiry(ttl), raw))
 
     def add(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> bool:
         raw = dumps(record)
         with self._lock:
             if self._live(kind, key) is not None:
                 return False
-            self._insert(kind, key, _Slot(tenant, self._expiry(ttl), raw))
+            self._insert(kind, key, (tenant, self._expiry(ttl), raw))
             return True
 
     def get(self, kind: str, key: str) -> Record | None:
         with self._lock:
             slot = self._live(kind, key)
-            raw = None if slot is None else slot.raw
+            raw = None if slot is None else slot[RAW]
         return None if raw is None else cast(Record, loads(raw))
 
     def owner(self, kind: str, key: str) -> str | None:
         with self._lock:
             slot = self._live(kind, key)
-            return None if slot is None else slot.tenant
+            return None if slot is None else slot[TENANT]
 
     def update(self, kind: str, key: str, change: Change) -> Record | None:
         with self._lock:
             slot = self._live(kind, key)
             if slot is None:
                 return None
-            result = change(loads(slot.raw))
+            result = change(loads(slot[RAW]))
             if result is DELETE:
                 del self._kinds[kind][key]
                 return None
             if result is None:
-                return loads(slot.raw)  # type: ignore[no-any-return]
+                return loads(slot[RAW])  # type: ignore[no-any-return]
             assert isinstance(result, dict)
-            slot.raw = dumps(result)  # keeps its place and its expiry, like Redis SET KEEPTTL
-            return loads(slot.raw)  # type: ignore[no-any-return]
+            raw = dumps(result)
+            self._kinds[kind][key] = (slot[TENANT], slot[EXPIRES], raw)  # keeps its place and expiry: Redis KEEPTTL
+            return loads(raw)  # type: ignore[no-any-return]
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
@@ -119,9 +121,9 @@ class MemoryStore:
         now = self._now()
         with self._lock:
             raws = [
-                s.raw
+                s[RAW]
                 for s in self._kinds.get(kind, {}).values()
-                if (tenant is None or s.tenant == tenant) and not (s.expires_at and s.expires_at <= now)
+                if (tenant is None or s[TENANT] == tenant) and not (s[EXPIRES] and s[EXPIRES] <= now)
             ]
         return [loads(raw) for raw in raws]
 
@@ -221,7 +223,7 @@ class MemoryStore:
                 return removed
             removed = 0
             for table in self._kinds.values():
-                gone = [k for k, s in table.items() if s.tenant == tenant]
+                gone = [k for k, s in table.items() if s[TENANT] == tenant]
                 for key in gone:
                     del table[key]
                 removed += len(gone)
