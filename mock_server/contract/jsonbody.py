@@ -36,7 +36,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Refused(ValueError):
-    """Raised from inside json.loads hooks; carries the client-facing reason."""
+    """Raised from inside the decoder's hooks; carries the client-facing reason."""
 
 
 def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH, what: str = "Request body") -> Any:
@@ -55,9 +55,7 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH, what: str = "Request b
     if raw.count(b"[") + raw.count(b"{") > max_depth and nesting_depth(raw) > max_depth:
         raise BadRequest(f"{what} is nested deeper than {max_depth} levels")
     try:
-        value = json.loads(
-            text, parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object
-        )
+        value = _DECODER.decode(text)
     except _Refused as exc:
         raise BadRequest(f"{what} is not acceptable JSON: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -122,3 +120,7 @@ def _has_lone_surrogate(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+# Made once: json.loads with hooks builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object)

@@ -113,7 +113,7 @@ async def submit(request: Request) -> Response:
     if violations:
         listed = "; ".join(f"{v.path}: {v.message}" for v in violations)
         raise BadRequest(f"Invalid parameters for {model}: {listed}", errors=[v.to_json() for v in violations])
-    webhook = request.query_params.get("webhook")
+    webhook = request.query_params.get("webhook") if request.scope.get("query_string") else None
     if webhook is not None and (problem := outbound.url_problem(webhook)) is not None:
         raise BadRequest(f"webhook {problem}", errors=[{"path": "webhook", "message": problem}])
     if webhook is not None and endpoint.known(body).get("enable_base64_output"):

@@ -59,5 +59,12 @@ def state_of(connection: HTTPConnection) -> AppState:
 
 def state_of_scope(scope: Scope) -> AppState:
     """The same, for code that sees only the ASGI scope (a route's matcher, middleware)."""
-    state: AppState = scope["app"].state.mock
+    state: AppState | None = scope.get(STATE_KEY)
+    if state is None:
+        state = scope[STATE_KEY] = scope["app"].state.mock
     return state
+
+
+# Where a request's scope keeps its app's state: a request reads it several times, and Starlette's ``app.state``
+# is an attribute bag that costs a Python-level look-up each time.
+STATE_KEY = "wavespeed_mock.state"
