@@ -123,9 +123,13 @@ class Backend:
 
     def new_id(self) -> str:
         """32 hex digits: random, or with a seed the same sequence on every run (and across workers)."""
-        state = self.store.update("server", "ids", _next_in_sequence)
+        # Read first: unseeded (the usual case) needs no write, and on Redis a read is one round trip where an
+        # atomic update is three.
+        state = self.store.get("server", "ids")
         if state is None:  # the first id since the store was made (or reset)
             self.store.add("server", "ids", {"seed": self.settings.seed, "n": 0}, ttl=SERVER_TTL)
+            state = self.store.get("server", "ids")
+        if state is not None and state["seed"] is not None:
             state = self.store.update("server", "ids", _next_in_sequence)
         if state is None or state["seed"] is None:
             # Ids need to be unique, not unguessable; a generator of our own, because tests (hypothesis) reseed

@@ -171,7 +171,7 @@ class Rules:
         keys = [f"|{model}", "|*"]
         if tenant is not None:
             keys[:0] = [f"{tenant}|{model}", f"{tenant}|*"]
-        found = [ModelBehaviour.from_record(r) for r in (self.store.get("behaviour", k) for k in keys) if r]
+        found = [ModelBehaviour.from_record(r) for r in self.store.get_many("behaviour", keys) if r]
         return ModelBehaviour(
             progression=next((b.progression for b in found if b.progression is not None), None),
             poll_every=next((b.poll_every for b in found if b.poll_every is not None), None),

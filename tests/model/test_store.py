@@ -32,6 +32,17 @@ def test_a_record_reads_back_as_a_copy_that_cannot_change_the_store(store: Store
     assert store.get("prediction", "nope") is None and store.owner("prediction", "nope") is None
 
 
+def test_get_many_reads_each_key_in_order_with_none_for_the_missing(store: Store) -> None:
+    store.put("thing", "a", {"n": 1}, tenant="t1")
+    store.put("thing", "c", {"n": 3}, tenant="t2")
+    store.delete("thing", "c")
+    store.put("thing", "c", {"n": 5}, tenant="t2")
+
+    assert store.get_many("thing", ["c", "b", "a"]) == [{"n": 5}, None, {"n": 1}]
+    assert store.get_many("other", ["a"]) == [None]
+    assert store.get_many("thing", []) == []
+
+
 def test_add_creates_only_when_the_key_is_free(store: Store) -> None:
     assert store.add("slot", "t1", {"n": 1})
     assert not store.add("slot", "t1", {"n": 2})

@@ -75,6 +75,9 @@ class Store(Protocol):
     def get(self, kind: str, key: str) -> Record | None:
         """A copy of the record, or None when absent or expired."""
 
+    def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
+        """``get`` of each key, in one round trip (None where absent or expired)."""
+
     def owner(self, kind: str, key: str) -> str | None:
         """The tenant a record belongs to, or None when absent."""
 

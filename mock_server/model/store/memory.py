@@ -91,6 +91,11 @@ class MemoryStore:
             raw = None if slot is None else slot[RAW]
         return None if raw is None else cast(Record, loads(raw))
 
+    def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
+        with self._lock:
+            raws = [None if (slot := self._live(kind, key)) is None else slot[RAW] for key in keys]
+        return [None if raw is None else cast(Record, loads(raw)) for raw in raws]
+
     def owner(self, kind: str, key: str) -> str | None:
         with self._lock:
             slot = self._live(kind, key)

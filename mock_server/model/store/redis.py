@@ -348,6 +348,12 @@ class RedisStore:
         found = self._stored(kind, key)
         return None if found is None else cast(Record, loads(found[1]))
 
+    def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
+        if not keys:
+            return []
+        stored = cast("list[bytes | None]", self._redis.mget([self._rec(kind, key) for key in keys]))
+        return [None if raw is None else cast(Record, loads(_split(raw)[1])) for raw in stored]
+
     def owner(self, kind: str, key: str) -> str | None:
         found = self._stored(kind, key)
         return None if found is None else found[0].decode()
