@@ -135,7 +135,9 @@ _EXACT = b"J"  # marks a record orjson could not write (an integer beyond 64 bit
 
 def dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value)
+        # Copied to fit: orjson's bytes keep the buffer it grew while writing (8 KiB for a 600-byte record, measured
+        # with tracemalloc), and the memory store keeps what it is handed, so 100,000 predictions held 1 GiB.
+        return memoryview(orjson.dumps(value)).tobytes()
     except TypeError:
         # Clients may send any JSON integer; the fake echoes inputs as sent, so none may be rounded.
         return _EXACT + json.dumps(value, separators=(",", ":")).encode()
