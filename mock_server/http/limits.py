@@ -41,6 +41,10 @@ class BodyLimitMiddleware:
             response = JsonResponse(error.body(), status_code=error.status_code, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
+        if declared is not None:
+            # The HTTP parser delivers exactly the declared length, no more: nothing left to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def counting_receive() -> Message:
