@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import httpx
-
 SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -141,6 +139,8 @@ async def fetch(url: str, *, allow: Collection[str], max_bytes: int, timeout: fl
         OutboundRefused: the target is not allowed (nothing was sent).
         OutboundError: the request failed, answered other than 200, or was larger than ``max_bytes``.
     """
+    import httpx  # on the first download, not with the server: most sessions never fetch an input
+
     target = await check_target(url, allow)
     data = bytearray()
     try:

@@ -21,10 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -41,6 +40,9 @@ from mock_server.model.backend import Backend
 from mock_server.model.predictions import Prediction
 from mock_server.model.store import SERVER_TTL
 from mock_server.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 SIGNATURE_VERSION = "v3"
 SECRET_PREFIX = "whsec_"
@@ -337,6 +339,8 @@ class WebhookDispatcher:
 
     async def _deliver(self, events: list[Event], adversary: Adversary) -> None:
         """Send events one after another (their order is the point in out-of-order mode)."""
+        import httpx  # on the first delivery, not with the server: most sessions register no webhook
+
         try:
             if adversary.delay:
                 await asyncio.sleep(adversary.delay)
@@ -357,10 +361,14 @@ class WebhookDispatcher:
         if not any(urlsplit(e.url).scheme == "https" for e in events):
             return False
         if self._tls is None:
+            import httpx
+
             self._tls = httpx.create_ssl_context()
         return self._tls
 
     async def _attempts(self, client: httpx.AsyncClient, event: Event, adversary: Adversary, note: str | None) -> bool:
+        import httpx
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if not self._current(event):
                 return False

@@ -16,10 +16,11 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
+# Pillow is imported by the functions that decode or encode: starting a server (a test fixture) loads none of it.
+if TYPE_CHECKING:
+    from PIL import Image
 
 MIME: Final[Mapping[str, str]] = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 """Output format (the API's ``output_format`` value) -> Content-Type."""
@@ -212,6 +213,8 @@ def image_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
     Raises :class:`ImageTooLarge` over ``max_pixels`` (or over Pillow's own decompression-bomb limit), and
     :class:`ImageInputError` when Pillow cannot identify the bytes.
     """
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
@@ -249,6 +252,9 @@ def _metadata_json(meta: dict[str, Any]) -> str:
 
 def encode(image: Image.Image, fmt: str, meta: dict[str, Any]) -> bytes:
     """``image`` as ``fmt`` bytes carrying ``meta`` as JSON (see :func:`read_metadata` for where)."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
     meta_json = _metadata_json(meta)
     buffer = io.BytesIO()
     if fmt == "png":
@@ -274,6 +280,8 @@ def read_metadata(data: bytes) -> dict[str, Any]:
     (JPEG, WebP, PNG). Returns ``{}`` for a decodable image without such metadata; raises
     :class:`ImageInputError` when the bytes are not an image.
     """
+    from PIL import Image
+
     candidates: list[str | bytes] = []
     try:
         with Image.open(io.BytesIO(data)) as im:

@@ -10,11 +10,13 @@ import colorsys
 import hashlib
 import io
 import math
-from typing import TypeAlias
-
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from typing import TYPE_CHECKING, TypeAlias
 
 from mock_server.model._image_meta import ImageInputError
+
+# Pillow is imported by the functions that draw: starting a server (a test fixture) loads none of it.
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw, ImageFont
 
 
 class Stream:
@@ -57,6 +59,8 @@ class Stream:
 
 def background(stream: Stream, width: int, height: int) -> Image.Image:
     """A three-colour gradient in a hashed direction: cheap at any size (1-D resizes + a LUT)."""
+    from PIL import Image, ImageOps
+
     ramp = Image.linear_gradient("L")  # 256x256, black at the top to white at the bottom
     column = ramp.crop((0, 0, 1, 256)).resize((1, height), Image.Resampling.BILINEAR)
     row = ramp.crop((0, 0, 1, 256)).transpose(Image.Transpose.ROTATE_270)
@@ -77,6 +81,8 @@ def background(stream: Stream, width: int, height: int) -> Image.Image:
 
 def shapes(image: Image.Image, stream: Stream) -> None:
     """A hashed composition of translucent ellipses, rectangles, triangles and lines, plus a ring."""
+    from PIL import ImageDraw
+
     width, height = image.size
     draw = ImageDraw.Draw(image, "RGBA")
     unit = max(1, min(width, height))
@@ -118,6 +124,8 @@ def _hue_rotation(degrees: float) -> tuple[float, ...]:
 
 def open_source(data: bytes, width: int, height: int) -> Image.Image:
     """Decode an input image, upright and flattened to RGB, cover-fitted (centre crop) to width x height."""
+    from PIL import Image, ImageOps
+
     try:
         with Image.open(io.BytesIO(data)) as opened:
             side = max(width, height)
@@ -137,6 +145,8 @@ def open_source(data: bytes, width: int, height: int) -> Image.Image:
 
 def edit(picture: Image.Image, stream: Stream) -> Image.Image:
     """A visible, recognisable edit: hashed hue rotation (10-20 degrees), a light tint, a frame and a ring."""
+    from PIL import Image, ImageDraw
+
     sign = 1 if stream.unit() < 0.5 else -1
     rotated = picture.convert("RGB", _hue_rotation(sign * stream.between(10, 20)))
     tint = Image.new("RGB", picture.size, stream.color(sat=(0.6, 1.0), val=(0.7, 1.0)))
@@ -194,6 +204,8 @@ def stamp(image: Image.Image, lines: list[Line], accent: tuple[int, int, int], *
     The font scales with the image's shorter side (about 1/28 of it, at least 11 px); the panel is as
     wide as the longest line, so short stamps hide little of the picture.
     """
+    from PIL import ImageDraw, ImageFont
+
     width, height = image.size
     font_px = max(11, round(min(width, height) / 28))
     font = ImageFont.load_default(size=font_px)

@@ -16,8 +16,11 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageChops
+# Pillow is imported by the methods that read pixels: starting a server (a test fixture) loads none of it.
+if TYPE_CHECKING:
+    from PIL import Image
 
 MB = 16
 TIMESCALE = 1000
@@ -146,6 +149,8 @@ class _Stream:
     def macroblocks(self, picture: Image.Image) -> list[bytes]:
         """Each macroblock's PCM payload (256 luma, 64 Cb, 64 Cr limited-range samples) in raster order, for a
         picture whose sides are whole macroblocks."""
+        from PIL import Image
+
         width = picture.width
         y, cb, cr = picture.convert("RGB").convert("YCbCr").split()
         half = (width // 2, picture.height // 2)
@@ -163,6 +168,8 @@ class _Stream:
     def changes(self, before: Image.Image, after: Image.Image, current: list[bytes]) -> dict[int, bytes]:
         """The macroblocks of ``after`` that differ from ``current``, found inside the box where the pictures
         differ at all (so a mostly still frame costs a few macroblocks, not a whole-frame conversion)."""
+        from PIL import ImageChops
+
         box = ImageChops.difference(before, after).getbbox()
         if box is None:
             return {}

@@ -25,10 +25,8 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
-
-from PIL import Image
 
 from mock_server.model._image_meta import (
     ASPECT_RESOLUTIONS,
@@ -49,6 +47,10 @@ from mock_server.model._image_meta import (
     resolve_size,
 )
 from mock_server.model._imaging import Line, Stream, background, clean, edit, open_source, shapes, stamp
+
+# Pillow is imported where pictures are drawn and encoded (_imaging, _image_meta), not with this module.
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "ASPECT_RESOLUTIONS",

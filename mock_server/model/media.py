@@ -17,13 +17,15 @@ import wave
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
-
-from PIL import Image, ImageDraw
+from typing import TYPE_CHECKING, Any
 
 from mock_server.model import images
 from mock_server.model._imaging import Line, Stream
 from mock_server.model._mp4 import mp4
+
+# Pillow is imported by the functions that draw: starting a server (a test fixture) loads none of it.
+if TYPE_CHECKING:
+    from PIL import Image
 
 IMAGE_FORMATS = images.FORMATS
 VIDEO_FORMATS = ("mp4", "gif", "webp")
@@ -155,6 +157,8 @@ class VideoSpec:
         return _digest(self)
 
     def render(self) -> bytes:
+        from PIL import Image
+
         still = images.ImageSpec(
             model=self.model,
             prompt=self.prompt,
@@ -202,6 +206,8 @@ class VideoSpec:
 
 def _frame(base: Image.Image, number: int, count: int, color: tuple[int, int, int]) -> Image.Image:
     """The base picture with a progress bar along the bottom and a marker riding on it."""
+    from PIL import ImageDraw
+
     frame = base.copy()
     width, height = frame.size
     bar = max(2, height // 40)

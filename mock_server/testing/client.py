@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import ApiError
 from mock_server.contract.jsonbody import parse_json
 from mock_server.http.control import OPERATIONS, PREFIX, Controller
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ControlError(RuntimeError):
@@ -55,6 +56,8 @@ class FakeWaveSpeed:
                 return getattr(self._controller, name)(**kwargs, **in_path)
             except ApiError as exc:
                 raise ControlError(exc.message) from None
+        import httpx  # only over HTTP: the fixtures' handles reach their server in-process
+
         path = PREFIX + op.path.format(**{k: kwargs.pop(k) for k in list(kwargs) if "{" + k + "}" in op.path})
         client = self._http or httpx.Client(timeout=30)
         try:
