@@ -51,7 +51,8 @@ class CompiledSchema:
     def __init__(self, schema: Json, resources: Mapping[str, Json] | None = None) -> None:
         self.schema = schema
         self._resources = dict(resources or {})
-        self._native = _native(schema, self._resources) if _shared_semantics(schema) else None
+        # None when the schema is judged by jsonschema alone.
+        self.native = _native(schema, self._resources) if _shared_semantics(schema) else None
         self._explainer: Draft202012Validator | None = None
 
     def is_valid(self, instance: Any) -> bool:
@@ -71,10 +72,10 @@ class CompiledSchema:
         return self._explainer
 
     def _natively_valid(self, instance: Any) -> bool:
-        if self._native is None:
+        if self.native is None:
             return False
         try:
-            return self._native.is_valid(instance)
+            return self.native.is_valid(instance)
         except ValueError:  # not JSON jsonschema-rs can read (bytes, a set, a non-string key): jsonschema judges
             return False
 
@@ -84,8 +85,8 @@ def _native(schema: Json, resources: Mapping[str, Json]) -> jsonschema_rs.Valida
 
     registry = jsonschema_rs.Registry(list(resources.items())) if resources else None
     try:
-        # jsonschema is run without a format checker, so "format" is an annotation here too; offline, because
-        # jsonschema would not fetch a $ref from the network either.
+        # jsonschema is run without a format checker, so "format" is an annotation here too. Offline: a $ref to a
+        # document not in ``resources`` leaves the schema to jsonschema, as before, rather than a fetch here.
         return jsonschema_rs.Draft202012Validator(schema, validate_formats=False, registry=registry, offline=True)
     except ValueError:  # a schema jsonschema-rs refuses (a regex it cannot compile, a $ref it cannot resolve)
         return None
