@@ -12,9 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from mock_server.contract.catalog import Violation, _path, _reason
+from mock_server.contract.validators import CompiledSchema
 from mock_server.resources import data_dir
 
 
@@ -30,8 +29,8 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(schema(name))
+def _validator(name: str) -> CompiledSchema:
+    return CompiledSchema(schema(name))
 
 
 def validate(name: str, body: Any) -> list[Violation]:

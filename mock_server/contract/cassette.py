@@ -16,13 +16,14 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
-
-from jsonschema import Draft202012Validator, FormatChecker
 
 from mock_server.contract.catalog import Catalog
 from mock_server.resources import data_dir
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 FORMAT = "wavespeed-mock cassette"
 VERSION = 1
@@ -190,6 +191,9 @@ def schema_path() -> Path:
 
 @cache
 def _validator() -> Draft202012Validator:
+    # Imported on first use: a server that replays no cassette starts without jsonschema.
+    from jsonschema import Draft202012Validator, FormatChecker
+
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=FormatChecker())
 

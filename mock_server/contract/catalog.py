@@ -8,13 +8,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from mock_server.contract.pricing import catalog_price
+from mock_server.contract.validators import CompiledSchema
 from mock_server.resources import data_dir
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 # Nominal (queue wait, generation) seconds per family, in the range the docs and model pages describe.
 _LATENCY = (
@@ -75,7 +76,7 @@ class Catalog:
     def __init__(self, schemas_dir: Path | None = None) -> None:
         root = schemas_dir or data_dir("schemas")
         self.endpoints: dict[str, Endpoint] = {}
-        self._validators: dict[str, tuple[Draft202012Validator, Draft202012Validator]] = {}
+        self._validators: dict[str, tuple[CompiledSchema, CompiledSchema]] = {}
         self._load_endpoints(root)
         self.result_schema = _read(root / "result-response.json")
         self.error_schema = _read(root / "error.json")
@@ -100,7 +101,7 @@ class Catalog:
             )
             self.endpoints[endpoint.model] = endpoint
             strict = {**request, "additionalProperties": False}
-            self._validators[endpoint.model] = (Draft202012Validator(request), Draft202012Validator(strict))
+            self._validators[endpoint.model] = (CompiledSchema(request), CompiledSchema(strict))
         return [entry["model"] for entry in index["endpoints"]]
 
     def extended(self, extra_dirs: Sequence[Path]) -> Catalog:

@@ -16,15 +16,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from mock_server.contract.catalog import Violation
 from mock_server.contract.errors import BadRequest
+from mock_server.contract.validators import CompiledSchema
 from mock_server.resources import data_dir
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 Json = dict[str, Any]
 ID_BASE = "https://wavespeed-mock.invalid/schemas/control/"
@@ -37,7 +37,7 @@ class ControlSchemas:
     """Every control schema by file stem, a compiled validator per stem, and the stem of each operation."""
 
     schemas: dict[str, Json]
-    validators: dict[str, Draft202012Validator]
+    validators: dict[str, CompiledSchema]
     operations: dict[str, str]  # operation name (control.OPERATIONS) → schema stem
 
     @property
@@ -49,10 +49,8 @@ def load(directory: Path | None = None) -> ControlSchemas:
     """Read ``schemas/control/*.json`` and compile one validator per schema, ``$ref``s resolved among them."""
     root = directory or data_dir("schemas") / "control"
     schemas = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.glob("*.json"))}
-    registry: Registry[Any] = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
-    )
-    validators = {stem: Draft202012Validator(schema, registry=registry) for stem, schema in schemas.items()}
+    by_id = {schema["$id"]: schema for schema in schemas.values()}
+    validators = {stem: CompiledSchema(schema, by_id) for stem, schema in schemas.items()}
     operations = {s["x-operation"]["name"]: stem for stem, s in schemas.items() if "x-operation" in s}
     return ControlSchemas(schemas, validators, operations)
 

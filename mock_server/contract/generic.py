@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
-
 from mock_server.contract.catalog import Endpoint, Violation, _path, _reason
+from mock_server.contract.validators import CompiledSchema
 from mock_server.resources import data_dir
 
 Media = Literal["image", "video", "audio"]
@@ -91,9 +90,9 @@ def request_schema() -> dict[str, Any]:
 
 
 @cache
-def _validators() -> tuple[Draft202012Validator, dict[str, Draft202012Validator]]:
+def _validators() -> tuple[CompiledSchema, dict[str, CompiledSchema]]:
     schema = request_schema()
-    return Draft202012Validator(schema), {name: Draft202012Validator(sub) for name, sub in schema["x-acts-on"].items()}
+    return CompiledSchema(schema), {name: CompiledSchema(sub) for name, sub in schema["x-acts-on"].items()}
 
 
 def validate(body: Any) -> list[Violation]:

@@ -17,10 +17,12 @@ model costs ``--generic-price`` per output.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
+from mock_server.contract.validators import CompiledSchema
 
 CURRENCY = "USD"
 Unit = Literal["image", "run"]
@@ -82,10 +84,16 @@ def outputs_asked(properties: dict[str, Any], inputs: dict[str, Any]) -> int:
     if spec is None:
         return 1
     value = inputs.get("num_images")
-    if value is not None and Draft202012Validator(spec).is_valid(value) and isinstance(value, int):
+    if isinstance(value, int) and _compiled(json.dumps(spec, sort_keys=True)).is_valid(value):
         return value
     default = spec.get("default", 1)
     return default if isinstance(default, int) else 1
+
+
+@cache
+def _compiled(schema_json: str) -> CompiledSchema:
+    # Keyed by the schema's text: one num_images schema per endpoint, each compiled once per process.
+    return CompiledSchema(json.loads(schema_json))
 
 
 def quote(
