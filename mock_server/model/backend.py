@@ -237,6 +237,8 @@ class Backend:
             if current is not None and current.get("queued"):
                 self.admit(current["tenant"])  # a slot may have freed since it was queued
 
+        written: list[Prediction] = []  # what the (last, on Redis possibly retried) change wrote
+
         def change(record: Record) -> Record:
             finished.clear()
             prediction = Prediction.from_record(record)
@@ -246,12 +248,15 @@ class Backend:
             self._observe(prediction, now)
             if prediction.terminal and not was_terminal:
                 finished.append(True)
+            written[:] = [prediction]
             return prediction.to_record()
 
         record = self.store.update(KIND, prediction_id, change)
         if record is None:
             return None
-        prediction = Prediction.from_record(record)
+        # The prediction just written is the stored one: no need to decode the record again (a polled record
+        # carries up to 200 poll-log entries).
+        prediction = written[-1] if written else Prediction.from_record(record)
         if finished:
             for listener in self.on_terminal:
                 listener(prediction)
