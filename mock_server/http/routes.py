@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio.to_thread
 from starlette.datastructures import URL
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
@@ -71,9 +71,23 @@ def authenticate(request: Request) -> str:
     allowed = backend_of(request).settings.api_keys
     if allowed and key not in allowed:
         raise Unauthorized("Unauthorized: invalid API key")
-    tenant = fingerprint(key)  # from here on the key itself is never kept, logged or shown
-    request.state.tenant = tenant
-    return tenant
+    return fingerprint(key)  # from here on the key itself is never kept, logged or shown
+
+
+async def read_body(request: Request) -> bytes:
+    """The whole request body. What ``Request.body()`` does, without its async generator: a body is read on
+    every submit."""
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = raw  # Request.body() of anything downstream answers from here, as after its own read
+    return raw
 
 
 def envelope(data: Any, *, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -81,7 +95,7 @@ def envelope(data: Any, *, headers: dict[str, str] | None = None) -> JsonRespons
 
 
 async def read_json(request: Request) -> Any:
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip():
         return {}
     value = parse_json(raw)  # strict: NaN, lone surrogates, duplicate keys, deep nesting → 400

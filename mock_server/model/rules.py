@@ -172,6 +172,8 @@ class Rules:
         if tenant is not None:
             keys[:0] = [f"{tenant}|{model}", f"{tenant}|*"]
         found = [ModelBehaviour.from_record(r) for r in self.store.get_many("behaviour", keys) if r]
+        if not found:  # the usual case: no test set any
+            return ModelBehaviour()
         return ModelBehaviour(
             progression=next((b.progression for b in found if b.progression is not None), None),
             poll_every=next((b.poll_every for b in found if b.poll_every is not None), None),
