@@ -259,6 +259,8 @@ def kind_of(path: str) -> Kind:
 
 def parse_query(raw: bytes) -> Query:
     query: Query = {}
+    if not raw:
+        return query
     for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
         previous = query.get(name)
         if previous is None:
