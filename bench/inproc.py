@@ -2,6 +2,7 @@
 
     python bench/inproc.py render [--quick]      placeholder render time per size and format, first vs cached
     python bench/inproc.py fixture KIND          start and stop of a test fixture (KIND: inprocess | live)
+    python bench/inproc.py app                   the app's own cost per submit and per poll: ASGI calls, no server
 
 Each prints one JSON object on stdout.
 """
@@ -102,11 +103,71 @@ def fixture_times(kind: str) -> dict[str, Any]:
     }
 
 
+def app_costs() -> dict[str, Any]:
+    """Microseconds per request spent in the app alone (middleware, routing, route, model, store), called as ASGI
+    with the body already in hand: what a server's share adds to the bare endpoint's."""
+    import asyncio
+
+    from mock_server.http.server import serving_app
+    from mock_server.settings import Settings
+
+    app = serving_app(Settings(progression="polls", latency_scale=0, max_predictions=1_000_000))
+    body = json.dumps({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"}).encode()
+    headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", b"Bearer bench-key")]
+
+    async def call(method: str, path: str, payload: bytes) -> bytes:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [*headers, (b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))],
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+        }
+        messages = [{"type": "http.request", "body": payload, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 200, sent
+        return bytes(sent[1]["body"])
+
+    async def measure(n: int = 3000, rounds: int = 3) -> dict[str, Any]:
+        submit = f"/api/v3/{'wavespeed-ai/flux-kontext-pro/text-to-image'}"
+        ids = [json.loads(await call("POST", submit, body))["data"]["id"] for _ in range(1000)]
+        per: dict[str, list[float]] = {"submit": [], "poll": []}
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(n):
+                await call("POST", submit, body)
+            per["submit"].append((time.perf_counter() - started) / n)
+            started = time.perf_counter()
+            for i in range(n):
+                await call("GET", f"/api/v3/predictions/{ids[i % len(ids)]}/result", b"")
+            per["poll"].append((time.perf_counter() - started) / n)
+        return {f"{name}_us": round(statistics.median(values) * 1e6, 1) for name, values in per.items()}
+
+    return asyncio.run(measure())
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["render"]:
         result = render_times("--quick" in argv)
     elif argv[:1] == ["fixture"] and argv[1:2] in (["inprocess"], ["live"]):
         result = fixture_times(argv[1])
+    elif argv[:1] == ["app"]:
+        result = app_costs()
     else:
         sys.stderr.write(__doc__ or "")
         return 2

@@ -798,6 +798,8 @@ class Bench:
         # also compiles our sources, ~50 ms here, where PYTHONDONTWRITEBYTECODE=1 keeps Python from caching it.
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "mock_server")], check=True)
         fixtures = [self.inproc("fixture", kind) for kind in ("inprocess", "live")]
+        log("the app's own cost per request")
+        app_cost = self.inproc("app")
         try:
             servers = [self.bare()]
             starts: list[Callable[[], Server | None]] = [
@@ -855,6 +857,7 @@ class Bench:
             "skipped": self.skipped,
             "renders": renders,
             "fixtures": fixtures,
+            "app_cost": app_cost,
             "memory": memory,
             "notes": self.notes,
             "elapsed_s": round(time.monotonic() - started, 1),
@@ -1024,6 +1027,15 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {names[f['fixture']]} | {f['cold_start_ms']:.0f} | {f['warm_start_ms']:.1f} | {f['warm_stop_ms']:.1f} |"
         )
+    cost = result.get("app_cost")
+    if cost:
+        lines += [
+            "",
+            "## The app's own cost per request (`python bench/inproc.py app`: ASGI calls, no server)",
+            "",
+            f"Submit {cost['submit_us']} µs, poll {cost['poll_us']} µs: what the fake adds to the bare endpoint's "
+            "server, event loop and socket work.",
+        ]
     mem = result["memory"]
     lines += [
         "",
