@@ -75,8 +75,8 @@ def authenticate(request: Request) -> str:
 
 
 async def read_body(request: Request) -> bytes:
-    """The whole request body. What ``Request.body()`` does, without its async generator: a body is read on
-    every submit."""
+    """The whole request body, read from the stream once (``read_json`` is its one caller). What
+    ``Request.body()`` does, without its async generator: a body is read on every submit."""
     chunks: list[bytes] = []
     while True:
         message = await request.receive()
@@ -85,9 +85,7 @@ async def read_body(request: Request) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    request._body = raw  # Request.body() of anything downstream answers from here, as after its own read
-    return raw
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def envelope(data: Any, *, headers: dict[str, str] | None = None) -> JsonResponse:
