@@ -15,9 +15,10 @@ from typing import Any, cast
 from hypothesis import assume
 from hypothesis import strategies as st
 from kit_target import Target
-from kit_violations import json_type, short, validator_for
+from kit_violations import short, validator_for
 
 from mock_server.contract.catalog import Catalog, Endpoint
+from mock_server.contract.jsonbody import json_type
 
 MALFORMED_SIZES = (
     "100*100",

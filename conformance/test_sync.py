@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from kit_checks import check_accepted, follow
 from kit_strategies import valid_requests
 from kit_target import Target
-from kit_violations import Violation, fail, json_type
+from kit_violations import Violation, fail
 
 from mock_server.contract.catalog import Endpoint
+from mock_server.contract.jsonbody import json_type
 
 SYNC_TIMEOUT_CODE = 5004
 OPTIONAL_FIELDS = {"code", "input"}  # task code only on failures and sync timeouts; the input echo is optional

@@ -70,6 +70,23 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH, what: str = "Request b
     return value
 
 
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a parsed JSON value ("boolean" before "integer": a bool is an int in Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
 def nesting_depth(raw: bytes) -> int:
     """The deepest ``[``/``{`` nesting in ``raw``, ignoring brackets inside strings. Linear and recursion-free:
     strings removed, the remaining brackets mapped to +1/-1, the running sum's maximum taken in C."""

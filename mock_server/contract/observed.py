@@ -35,6 +35,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from mock_server.contract.drift import Change
+from mock_server.contract.jsonbody import json_type
 
 BREAKING_KINDS = frozenset(
     {
@@ -100,7 +101,7 @@ def check_error(body: bytes, schema: Mapping[str, Any], *, http_status: int) -> 
             )
         ]
     if not isinstance(parsed, dict) or any(k not in parsed for k in ("code", "message")):
-        observed = sorted(parsed) if isinstance(parsed, dict) else _json_type(parsed)
+        observed = sorted(parsed) if isinstance(parsed, dict) else json_type(parsed)
         missing = [k for k in ("code", "message") if not isinstance(parsed, dict) or k not in parsed]
         has = f"; it carries {', '.join(observed)}" if isinstance(observed, list) and observed else ""
         return [
@@ -181,26 +182,12 @@ def _location(parts: Sequence[Any]) -> str:
     return text or "(body)"
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
-
-
 def _fits_type(value: Any, schema: Mapping[str, Any]) -> bool:
     expected = schema.get("type")
     if expected is None:
         return True
     allowed = expected if isinstance(expected, list) else [expected]
-    actual = _json_type(value)
+    actual = json_type(value)
     return actual in allowed or (actual == "integer" and "number" in allowed)
 
 
@@ -232,7 +219,7 @@ def _structure(instance: Any, schema: Mapping[str, Any], parts: tuple[Any, ...])
         for name in extra:
             loc = _location((*parts, name))
             yield Change(
-                "extra-field", loc, None, _json_type(instance[name]), False, f"field {loc} is not in our schema"
+                "extra-field", loc, None, json_type(instance[name]), False, f"field {loc} is not in our schema"
             )
         for name, sub in props.items():
             if name in instance and isinstance(sub, dict):
@@ -275,9 +262,9 @@ def _from_error(error: ValidationError) -> Change:
             "type-changed",
             loc,
             expected,
-            _json_type(observed),
+            json_type(observed),
             True,
-            f"{loc} is {_json_type(observed)}, the schema says {expected}",
+            f"{loc} is {json_type(observed)}, the schema says {expected}",
         )
     if kind == "enum":
         allowed: list[Any] = list(expected) if isinstance(expected, list) else [expected]

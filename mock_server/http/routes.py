@@ -36,13 +36,15 @@ def backend_of(request: Request) -> Backend:
 
 
 def base_url(request: Request) -> str:
+    return addressed(request)[0]
+
+
+def addressed(request: Request) -> tuple[str, str]:
+    """The base URL links are built on (``--public-url`` when set) and the host (and port) the client addressed,
+    as Starlette reads it: the Host header, else the socket."""
+    base, host = _origin(*_origin_key(request.scope))
     public = backend_of(request).settings.public_url
-    return public.rstrip("/") if public else _origin(*_origin_key(request.scope))[0]
-
-
-def request_host(request: Request) -> str:
-    """The host (and port) the client addressed, as Starlette reads it: the Host header, else the socket."""
-    return _origin(*_origin_key(request.scope))[1]
+    return (public.rstrip("/") if public else base), host
 
 
 def _origin_key(scope: Scope) -> tuple[str, str | None, tuple[Any, ...] | None, str]:
@@ -141,9 +143,7 @@ async def submit(request: Request) -> Response:
             headers[NEAR_MISS_HEADER] = near
         request.scope.setdefault("extensions", {})[ROUTE_NOTE] = "; ".join(notes)
         notes += generic_notes(endpoint, body)
-    data = await backend.submit(
-        Submission(tenant, endpoint, body, base_url(request), request_host(request), webhook, notes=tuple(notes))
-    )
+    data = await backend.submit(Submission(tenant, endpoint, body, *addressed(request), webhook, notes=tuple(notes)))
     if isinstance(endpoint, GenericEndpoint):
         backend.generic.record(tenant, endpoint, headers.get(NEAR_MISS_HEADER))
     return envelope(data, headers=headers)

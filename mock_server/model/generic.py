@@ -13,6 +13,7 @@ from typing import Any
 from mock_server.contract.catalog import Catalog
 from mock_server.contract.errors import NotFound
 from mock_server.contract.generic import SUGGESTION_CUTOFF, GenericEndpoint, generic_endpoint, near_miss, nearest
+from mock_server.contract.jsonbody import json_type
 from mock_server.model import images, media
 from mock_server.model.clock import Clock
 from mock_server.model.predictions import Prediction, rfc3339
@@ -157,15 +158,3 @@ def generic_notes(endpoint: GenericEndpoint, body: dict[str, Any]) -> list[str]:
     if endpoint.media != "image":
         notes += media.clamp_seconds(params.get("duration"), endpoint.media)[1]
     return notes
-
-
-def json_type(value: Any) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
