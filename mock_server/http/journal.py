@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import json
 import time
 from collections.abc import Iterable
@@ -96,8 +97,12 @@ class Journal:
         if not entry.time:
             entry.time = time.time()
         entry.seq = 0
-        entry.seq = self.store.append(self.LOG, entry.to_json(), tenant=entry.tenant or "")
+        entry.seq = self.append(entry.to_json())
         return entry
+
+    def append(self, entry: dict[str, Any]) -> int:
+        """Append an entry already in its JSON form (``JournalEntry.to_json``); returns its number."""
+        return self.store.append(self.LOG, entry, tenant=entry["tenant"] or "")
 
     def record_delivery(
         self,
@@ -208,7 +213,7 @@ def decode_body(captured: bytes, total: int, content_type: str, parsed: tuple[in
     if total == 0:
         return None
     content_type = content_type.lower()
-    if any(content_type.startswith(prefix) for prefix in BINARY_TYPES):
+    if content_type.startswith(BINARY_TYPES):
         return f"<{total} bytes binary>"
     if total == len(captured) and ("json" in content_type or captured.lstrip()[:1] in (b"{", b"[")):
         if parsed is not None and parsed[0] == total:
@@ -244,11 +249,6 @@ def bearer_tenant(scope: Scope) -> str | None:
     return None
 
 
-def declared_length(headers: dict[str, str]) -> int | None:
-    value = headers.get("content-length", "")
-    return int(value) if value.isdigit() else None
-
-
 def kind_of(path: str) -> Kind:
     if path.startswith("/api/"):
         return "api"
@@ -275,6 +275,8 @@ def parse_query(raw: bytes) -> Query:
 class _Capture:
     """What one request sent and got back, filled in by the wrapped receive and send."""
 
+    __slots__ = ("limit", "body", "total", "request_done", "app_reads", "replay", "status", "complete")
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.body = bytearray()
@@ -295,12 +297,14 @@ class _Capture:
             if room > 0:
                 self.body += chunk[:room]
 
-    async def read_unread_body(self, receive: Receive, declared: int | None) -> None:
-        """Read a body the app never asked for (a 404 or a fault answered first), replayed if it asks later.
-        Only small declared bodies (a rejected huge upload is not read just for the journal), and never once
-        the app reads itself: two readers of one connection would wait for each other."""
-        if self.app_reads or self.request_done or declared is None or not 0 < declared <= JSON_LIMIT:
-            return
+    def may_read_unread(self, declared: int | None) -> bool:
+        """Whether to read a body the app never asked for (a 404 or a fault answered first): only a small declared
+        one (a rejected huge upload is not read just for the journal), and never once the app reads itself: two
+        readers of one connection would wait for each other."""
+        return not (self.app_reads or self.request_done or declared is None or not 0 < declared <= JSON_LIMIT)
+
+    async def read_unread_body(self, receive: Receive) -> None:
+        """Read the body the app left (see ``may_read_unread``), replayed if the app asks for it later."""
 
         async def drain() -> None:
             while not self.request_done:
@@ -331,9 +335,9 @@ class JournalMiddleware:
         if scope["type"] != "http" or path.startswith(UNRECORDED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        headers = redact((n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"])
-        content_type = headers.get("content-type", "")
-        capture = _Capture(JSON_LIMIT if "json" in content_type.lower() else TEXT_LIMIT)
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        content_type, declared = _type_and_length(raw_headers)
+        capture = _Capture(JSON_LIMIT if "json" in content_type else TEXT_LIMIT)
         started_at, started = time.time(), time.perf_counter()
         recorded = False
 
@@ -349,21 +353,24 @@ class JournalMiddleware:
             if error is not None and capture.status is None:
                 # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
                 status, note = 500, note or f"unhandled {type(error).__name__}"
-            self.journal.record(
-                JournalEntry(
-                    method=scope["method"],
-                    path=path,
-                    query=parse_query(scope.get("query_string", b"")),
-                    headers=headers,
-                    body=decode_body(bytes(capture.body), capture.total, content_type, extensions.get(PARSED_BODY)),
-                    status=status,
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                    tenant=bearer_tenant(scope),
-                    kind=kind_of(path),
-                    note=note,
-                    time=started_at,
-                    size=capture.total,
-                )
+            query = scope.get("query_string", b"")
+            # The entry's JSON form, written directly: this runs for every request the fake answers.
+            self.journal.append(
+                {
+                    "method": scope["method"],
+                    "path": path,
+                    "query": parse_query(query) if query else {},
+                    "headers": redact_raw(tuple(raw_headers)),
+                    "body": decode_body(bytes(capture.body), capture.total, content_type, extensions.get(PARSED_BODY)),
+                    "status": status,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "tenant": bearer_tenant(scope),
+                    "kind": kind_of(path),
+                    "note": note,
+                    "time": started_at,
+                    "seq": 0,
+                    "size": capture.total,
+                }
             )
 
         async def journal_receive() -> Message:
@@ -375,8 +382,8 @@ class JournalMiddleware:
             return message
 
         async def journal_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await capture.read_unread_body(receive, declared_length(headers))
+            if message["type"] == "http.response.start" and capture.may_read_unread(declared):
+                await capture.read_unread_body(receive)
             capture.on_send(message)
             if capture.complete:
                 # Before the last byte leaves: a client that has its answer must find the entry already there.
@@ -384,7 +391,8 @@ class JournalMiddleware:
             await send(message)
 
         async def flush() -> None:
-            await capture.read_unread_body(receive, declared_length(headers))
+            if capture.may_read_unread(declared):
+                await capture.read_unread_body(receive)
             record()
 
         if scope.get("extensions") is None:
@@ -400,3 +408,23 @@ class JournalMiddleware:
             record()
             # flush → record → scope → flush is a reference cycle; without it the request is freed at once.
             extensions.pop(JOURNAL_FLUSH, None)
+
+
+def _type_and_length(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None]:
+    """The lower-cased content type and the declared length (None: not declared, or not a number)."""
+    content_type, declared = "", None
+    for name, value in raw_headers:
+        name = name.lower()
+        if name == b"content-type":
+            content_type = value.decode("latin-1").lower()
+        elif name == b"content-length":
+            text = value.decode("latin-1").strip()
+            declared = int(text) if text.isdigit() else None
+    return content_type, declared
+
+
+@functools.lru_cache(maxsize=256)
+def redact_raw(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    """``redact`` of a request's raw headers. Cached: a client sends the same headers on every call, and the result
+    is only ever serialized, never changed."""
+    return redact((n.decode("latin-1"), v.decode("latin-1")) for n, v in raw_headers)

@@ -28,7 +28,7 @@ from mock_server.model import images
 from mock_server.model.clock import Clock
 from mock_server.model.generic import GenericModels, generic_spec
 from mock_server.model.limits import RateLimiter, Slots
-from mock_server.model.predictions import COMPLETED, POLL_LOG_CAP, Outcome, Prediction
+from mock_server.model.predictions import COMPLETED, Outcome, Prediction
 from mock_server.model.replay import Replayer, shaped
 from mock_server.model.rules import Rule, Rules
 from mock_server.model.store import DELETE, SERVER_TTL, Record, Store
@@ -254,8 +254,7 @@ class Backend:
         record = self.store.update(KIND, prediction_id, change)
         if record is None:
             return None
-        # The prediction just written is the stored one: no need to decode the record again (a polled record
-        # carries up to 200 poll-log entries).
+        # The prediction just written is the stored one: no need to decode the record again.
         prediction = written[-1] if written else Prediction.from_record(record)
         if finished:
             for listener in self.on_terminal:
@@ -270,7 +269,7 @@ class Backend:
             prediction.polls += 1
             self._observe(prediction, now)
             # Wall time, not the fake clock: polling audits judge the client's real pacing.
-            prediction.poll_log = [*prediction.poll_log, (time.time(), prediction.status)][-POLL_LOG_CAP:]
+            prediction.log_poll(time.time())
 
         return self._existing(self._change(prediction_id, count), prediction_id)
 

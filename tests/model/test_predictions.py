@@ -1,0 +1,54 @@
+"""The poll log a prediction keeps for polling audits: bounded, in order, and readable from older records."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mock_server.model.predictions import POLL_LOG_CAP, Outcome, Prediction
+from mock_server.model.store.base import dumps, loads
+
+
+def prediction() -> Prediction:
+    return Prediction(
+        id="p1",
+        tenant="t",
+        model="wavespeed-ai/flux-kontext-pro/text-to-image",
+        input={"prompt": "x"},
+        params={"prompt": "x"},
+        created_at=0.0,
+        progression="polls",
+        queue_seconds=0.0,
+        run_seconds=0.0,
+        poll_every=1,
+        outcome=Outcome(),
+        seed=1,
+        num_outputs=1,
+        base_url="http://127.0.0.1:8000",
+    )
+
+
+statuses = st.sampled_from(["created", "processing", "completed"])
+wall_times = st.floats(min_value=1.0e9, max_value=4.0e9, allow_nan=False)
+
+
+@given(st.lists(st.tuples(wall_times, statuses), max_size=3 * POLL_LOG_CAP + 7))
+def test_the_poll_log_keeps_the_last_polls_in_order_through_the_store(polls: list[tuple[float, str]]) -> None:
+    current = prediction()
+    for wall_time, status in polls:
+        current.status = status
+        current.log_poll(wall_time)
+        # every poll is a round trip through the stored record
+        current = Prediction.from_record(loads(dumps(current.to_record())))
+    assert current.poll_log == polls[-POLL_LOG_CAP:]
+
+
+def test_a_record_written_with_the_older_list_form_reads_the_same() -> None:
+    record = prediction().to_record()
+    del record["polled"]
+    record["poll_log"] = [[1.7e9, "created"], [1.7e9 + 0.5, "processing"]]
+    restored = Prediction.from_record(loads(dumps(record)))
+    assert restored.poll_log == [(1.7e9, "created"), (1.7e9 + 0.5, "processing")]
+    restored.status = "completed"
+    restored.log_poll(1.7e9 + 1.0)
+    assert restored.poll_log[-1] == (1.7e9 + 1.0, "completed")
