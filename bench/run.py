@@ -270,7 +270,28 @@ def machine() -> dict[str, Any]:
         "node": command_version(["node", "--version"]),
         "redis": command_version(["redis-server", "--version"]),
         "loadavg_start": os.getloadavg()[0],
+        "calibration_ms": calibration_ms(),
     }
+
+
+def calibration_ms() -> float:
+    """Milliseconds for a fixed pure-Python workload (best of 7): how fast this machine runs Python, so the
+    absolute times of two runs on different machines can be compared. The ratios need no such help."""
+
+    def workload() -> int:
+        total = 0
+        table: dict[int, int] = {}
+        for i in range(200_000):
+            table[i & 1023] = total
+            total = (total + i * 7) % 1_000_003
+        return total
+
+    best = float("inf")
+    for _ in range(7):
+        started = time.perf_counter()
+        workload()
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -958,7 +979,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{result['command']}` on {result['generated']}: {m['nproc']} x {m['cpu']}, {m['memory_gib']} GiB, "
         f"Python {m['python']}, uvicorn {m['uvicorn']} ({m['uvicorn_loop']} + {m['uvicorn_http']}), "
         f"starlette {m['starlette']}, {m['wrk']}, load average {m['loadavg_start']:.2f} at the start and "
-        f"{m['loadavg_end']:.2f} at the end. Each cell: the median of {plan['rounds']} round(s) of wrk -t2 (-t1 at "
+        f"{m['loadavg_end']:.2f} at the end; pure-Python calibration loop {m.get('calibration_ms', '?')} ms (a faster "
+        "machine takes less, and the absolute times below scale with it). Each cell: the median of "
+        f"{plan['rounds']} round(s) of wrk -t2 (-t1 at "
         f"c=1) -d{plan['duration_s']}s --latency, spread over the run; all on 127.0.0.1, load generator and "
         "servers sharing the same cores; bytes/response includes the headers.",
         "",
