@@ -3,6 +3,7 @@
     python bench/inproc.py render [--quick]      placeholder render time per size and format, first vs cached
     python bench/inproc.py fixture KIND          start and stop of a test fixture (KIND: inprocess | live)
     python bench/inproc.py app                   the app's own cost per submit and per poll: ASGI calls, no server
+    python bench/inproc.py requests KIND N       N submits or polls (KIND: submit | poll), for bench/instructions.py
 
 Each prints one JSON object on stdout.
 """
@@ -13,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 SIZES = (512, 1024, 1536)
@@ -103,16 +105,17 @@ def fixture_times(kind: str) -> dict[str, Any]:
     }
 
 
-def app_costs() -> dict[str, Any]:
-    """Microseconds per request spent in the app alone (middleware, routing, route, model, store), called as ASGI
-    with the body already in hand: what a server's share adds to the bare endpoint's."""
-    import asyncio
+SUBMIT = "/api/v3/wavespeed-ai/flux-kontext-pro/text-to-image"
+BODY = json.dumps({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"}).encode()
 
+
+def asgi_caller() -> Callable[[str, str, bytes], Awaitable[bytes]]:
+    """A call of a fresh serving app as ASGI with the body in hand, as the benchmark's server runs it (poll
+    progression, no latency): what a request costs the app, without server, event loop or socket."""
     from mock_server.http.server import serving_app
     from mock_server.settings import Settings
 
     app = serving_app(Settings(progression="polls", latency_scale=0, max_predictions=1_000_000))
-    body = json.dumps({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"}).encode()
     headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", b"Bearer bench-key")]
 
     async def call(method: str, path: str, payload: bytes) -> bytes:
@@ -143,14 +146,23 @@ def app_costs() -> dict[str, Any]:
         assert sent[0]["status"] == 200, sent
         return bytes(sent[1]["body"])
 
+    return call
+
+
+def app_costs() -> dict[str, Any]:
+    """Microseconds per request spent in the app alone (middleware, routing, route, model, store), called as ASGI
+    with the body already in hand: what a server's share adds to the bare endpoint's."""
+    import asyncio
+
+    call = asgi_caller()
+
     async def measure(n: int = 2000, rounds: int = 5) -> dict[str, Any]:
-        submit = f"/api/v3/{'wavespeed-ai/flux-kontext-pro/text-to-image'}"
-        ids = [json.loads(await call("POST", submit, body))["data"]["id"] for _ in range(1000)]
+        ids = [json.loads(await call("POST", SUBMIT, BODY))["data"]["id"] for _ in range(1000)]
         per: dict[str, list[float]] = {"submit": [], "poll": []}
         for _ in range(rounds):
             started = time.perf_counter()
             for _ in range(n):
-                await call("POST", submit, body)
+                await call("POST", SUBMIT, BODY)
             per["submit"].append((time.perf_counter() - started) / n)
             started = time.perf_counter()
             for i in range(n):
@@ -162,6 +174,31 @@ def app_costs() -> dict[str, Any]:
     return asyncio.run(measure())
 
 
+AGED_IDS = 50
+AGE_POLLS = 100  # per id: a prediction a client has polled for a while, as the benchmark's poll rounds leave them
+
+
+def requests(kind: str, n: int) -> dict[str, Any]:
+    """Set up (50 predictions, each polled 100 times), then ``n`` submits or polls of them. bench/instructions.py
+    runs this under callgrind at two values of ``n``: the difference is the cost of the requests alone."""
+    import asyncio
+
+    call = asgi_caller()
+
+    async def run() -> None:
+        ids = [json.loads(await call("POST", SUBMIT, BODY))["data"]["id"] for _ in range(AGED_IDS)]
+        for i in range(AGED_IDS * AGE_POLLS):
+            await call("GET", f"/api/v3/predictions/{ids[i % AGED_IDS]}/result", b"")
+        for i in range(n):
+            if kind == "submit":
+                await call("POST", SUBMIT, BODY)
+            else:
+                await call("GET", f"/api/v3/predictions/{ids[i % AGED_IDS]}/result", b"")
+
+    asyncio.run(run())
+    return {"kind": kind, "requests": n}
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["render"]:
         result = render_times("--quick" in argv)
@@ -169,6 +206,8 @@ def main(argv: list[str]) -> int:
         result = fixture_times(argv[1])
     elif argv[:1] == ["app"]:
         result = app_costs()
+    elif argv[:1] == ["requests"] and argv[1:2] in (["submit"], ["poll"]) and argv[2:3] and argv[2].isdigit():
+        result = requests(argv[1], int(argv[2]))
     else:
         sys.stderr.write(__doc__ or "")
         return 2

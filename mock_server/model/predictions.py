@@ -111,7 +111,7 @@ class Prediction:
     notes: list[str] = field(default_factory=list)  # what the fake did that a client cannot see
     # The polls answered, as "<wall time> <status>;" text: every poll reads and rewrites the whole record, and one
     # string is copied where a list of [time, status] pairs made a well-polled prediction's poll 1.7x dearer
-    # (callgrind, in process). It holds up to twice the cap between trims; ``poll_log`` shows the last POLL_LOG_CAP.
+    # (bench/instructions.py). It holds up to twice the cap between trims; ``poll_log`` shows the last POLL_LOG_CAP.
     polled: str = ""
     script: Script | None = None  # --replay: the recorded lifecycle this prediction plays back (model/replay.py)
     # --max-concurrency: a queued prediction waits in "created" for a slot; its lifecycle (latency, polls, the
