@@ -14,7 +14,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 SIZES = (512, 1024, 1536)
@@ -134,12 +134,12 @@ def asgi_caller() -> Callable[[str, str, bytes], Awaitable[bytes]]:
             "client": ("127.0.0.1", 50000),
         }
         messages = [{"type": "http.request", "body": payload, "more_body": False}]
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
             return messages.pop() if messages else {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         await app(scope, receive, send)
