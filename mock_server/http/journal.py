@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mock_server.contract.errors import BadRequest
 from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint, tenant_id
+from mock_server.http.limits import declared_length
 from mock_server.model.store import Limits, MemoryStore, Store
 
 Kind = Literal["api", "media", "webhook", "other"]
@@ -336,7 +337,7 @@ class JournalMiddleware:
             await self.app(scope, receive, send)
             return
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        content_type, declared = _type_and_length(raw_headers)
+        content_type, declared = _content_type(raw_headers), declared_length(scope)
         capture = _Capture(JSON_LIMIT if "json" in content_type else TEXT_LIMIT)
         started_at, started = time.time(), time.perf_counter()
         recorded = False
@@ -410,17 +411,12 @@ class JournalMiddleware:
             extensions.pop(JOURNAL_FLUSH, None)
 
 
-def _type_and_length(raw_headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None]:
-    """The lower-cased content type and the declared length (None: not declared, or not a number)."""
-    content_type, declared = "", None
+def _content_type(raw_headers: list[tuple[bytes, bytes]]) -> str:
+    """The request's content type, lower-cased ("" when absent)."""
     for name, value in raw_headers:
-        name = name.lower()
-        if name == b"content-type":
-            content_type = value.decode("latin-1").lower()
-        elif name == b"content-length":
-            text = value.decode("latin-1").strip()
-            declared = int(text) if text.isdigit() else None
-    return content_type, declared
+        if name.lower() == b"content-type":
+            return value.decode("latin-1").lower()
+    return ""
 
 
 @functools.lru_cache(maxsize=256)

@@ -33,7 +33,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or upload_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = declared_length(scope)
         if declared is not None and declared > self.max_bytes:
             error = PayloadTooLarge(f"Request body is {declared} bytes; the limit is {self.max_bytes} bytes")
             # Connection: close — the unread body is still on the wire; the server must not parse it as the next
@@ -61,7 +61,8 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def declared_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length`` (None: not declared)."""
     for name, value in scope.get("headers", []):
         if name.lower() == b"content-length":
             text = value.decode("latin-1").strip()

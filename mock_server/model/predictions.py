@@ -131,14 +131,14 @@ class Prediction:
         values = dict(record)
         values["outcome"] = Outcome.from_record(values.get("outcome") or {})
         if "poll_log" in values:  # a record from before the log was text (a Redis store shared across versions)
-            values["polled"] = "".join(f"{t!r} {s}{_POLL_SEP}" for t, s in values.pop("poll_log"))
+            values["polled"] = "".join(_poll_entry(t, s) for t, s in values.pop("poll_log"))
         script = values.get("script")
         values["script"] = Script.from_record(script) if script else None
         return cls(**values)
 
     def log_poll(self, wall_time: float) -> None:
         """Note a poll and the status it answered."""
-        polled = f"{self.polled}{wall_time!r} {self.status}{_POLL_SEP}"
+        polled = self.polled + _poll_entry(wall_time, self.status)
         if polled.count(_POLL_SEP) > 2 * POLL_LOG_CAP:  # trimmed once per POLL_LOG_CAP polls, not on every one
             polled = _POLL_SEP.join(polled.split(_POLL_SEP)[-POLL_LOG_CAP - 1 :])
         self.polled = polled
@@ -235,6 +235,10 @@ class Prediction:
                 "The prediction is still processing asynchronously."
             )
         return data
+
+
+def _poll_entry(wall_time: float, status: str) -> str:
+    return f"{wall_time!r} {status}{_POLL_SEP}"
 
 
 @functools.lru_cache(maxsize=4096)  # a prediction's created_at is formatted again on every poll of it
