@@ -154,3 +154,14 @@ def test_another_keys_prediction_cannot_be_deleted(live: Live, other: Live) -> N
 
     assert live.http.delete(f"/api/v3/predictions/{prediction_id}").status_code == 404
     assert other.poll(prediction_id)["status"] == "processing"
+
+
+def test_another_keys_prediction_cannot_be_polled_nor_moved_by_trying(live: Live, other: Live) -> None:
+    prediction_id = submit(other)
+
+    for path in (f"/api/v3/predictions/{prediction_id}/result", f"/api/v3/predictions/{prediction_id}"):
+        for _ in range(3):
+            refused = live.http.get(path)
+            assert refused.status_code == 404 and refused.json()["code"] == 404
+    # Its own first poll: the six refused polls neither counted nor moved it.
+    assert other.poll(prediction_id)["status"] == "processing"

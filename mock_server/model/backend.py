@@ -228,19 +228,27 @@ class Backend:
 
     # --- reading and advancing -----------------------------------------------------------------------
 
-    def _change(self, prediction_id: str, move: Callable[[Prediction, float], None]) -> Prediction | None:
+    def _change(
+        self, prediction_id: str, move: Callable[[Prediction, float], None], *, tenant: str | None = None
+    ) -> Prediction | None:
         """Apply ``move`` to the stored prediction atomically, then refresh its status; listeners hear of a
-        prediction that this call (and no other worker's) brought to an end."""
+        prediction that this call (and no other worker's) brought to an end. With ``tenant``, another tenant's
+        prediction is left as it is and reads as absent: the owner is checked in the same atomic update, not by
+        a read before it (on Redis, one round trip fewer per poll)."""
         finished: list[bool] = []
+        foreign: list[bool] = []
         if self.slots is not None:
             current = self.store.get(KIND, prediction_id)
-            if current is not None and current.get("queued"):
+            if current is not None and current.get("queued") and tenant in (None, current.get("tenant")):
                 self.admit(current["tenant"])  # a slot may have freed since it was queued
 
         written: list[Prediction] = []  # what the (last, on Redis possibly retried) change wrote
 
-        def change(record: Record) -> Record:
+        def change(record: Record) -> Record | None:
             finished.clear()
+            foreign[:] = [tenant is not None and record.get("tenant") != tenant]  # as of this (last) attempt
+            if any(foreign):
+                return None
             prediction = Prediction.from_record(record)
             was_terminal = prediction.terminal
             now = self.clock.now()
@@ -252,7 +260,7 @@ class Backend:
             return prediction.to_record()
 
         record = self.store.update(KIND, prediction_id, change)
-        if record is None:
+        if record is None or any(foreign):
             return None
         # The prediction just written is the stored one: no need to decode the record again.
         prediction = written[-1] if written else Prediction.from_record(record)
@@ -263,7 +271,6 @@ class Backend:
 
     def poll(self, tenant: str, prediction_id: str) -> Prediction:
         """A client's poll: counted (poll progression), logged (polling audits), status brought up to date."""
-        self._owned(tenant, prediction_id)
 
         def count(prediction: Prediction, now: float) -> None:
             prediction.polls += 1
@@ -271,13 +278,11 @@ class Backend:
             # Wall time, not the fake clock: polling audits judge the client's real pacing.
             prediction.log_poll(time.time())
 
-        return self._existing(self._change(prediction_id, count), prediction_id)
+        return self._existing(self._change(prediction_id, count, tenant=tenant), prediction_id)
 
     def get(self, tenant: str | None, prediction_id: str) -> Prediction:
         """A prediction with its status brought up to date (without counting a poll)."""
-        if tenant is not None:
-            self._owned(tenant, prediction_id)
-        return self._existing(self._change(prediction_id, lambda p, now: None), prediction_id)
+        return self._existing(self._change(prediction_id, lambda p, now: None, tenant=tenant), prediction_id)
 
     def find(self, tenant: str | None, prediction_id: str) -> Prediction:
         """A prediction as stored (status not refreshed)."""
@@ -287,15 +292,13 @@ class Backend:
 
     def advance(self, tenant: str | None, prediction_id: str, steps: int = 1) -> Prediction:
         """Move one prediction ``steps`` lifecycle steps forward (a stuck one stays processing)."""
-        if tenant is not None:
-            self._owned(tenant, prediction_id)
 
         def step(prediction: Prediction, now: float) -> None:
             if prediction.queued:  # told to move: it starts now, outside the concurrency limit
                 prediction.queued, prediction.started_at, prediction.polls_at_start = False, now, prediction.polls
             prediction.forced_stage = min(2, prediction.stage(now) + steps)
 
-        return self._existing(self._change(prediction_id, step), prediction_id)
+        return self._existing(self._change(prediction_id, step, tenant=tenant), prediction_id)
 
     def predictions(self, tenant: str | None = None) -> list[Prediction]:
         return [Prediction.from_record(r) for r in self.store.records(KIND, tenant)]

@@ -176,6 +176,23 @@ def test_redis_keys_carry_ttls(redis_url: str) -> None:
     assert all(0 < ttl <= LIMITS.record_ttl * 1000 for key, ttl in ttls.items()), ttls
 
 
+def test_redis_update_keeps_the_ttl_and_its_delete_leaves_no_index_entry(redis_url: str) -> None:
+    import redis
+
+    store = store_from_url(redis_url, LIMITS)
+    store.put("slot", "s", {"n": 1}, tenant="a", ttl=5)
+    assert store.update("slot", "s", lambda r: {"n": r["n"] + 1}) == {"n": 2}
+    raw = redis.Redis.from_url(redis_url)
+    ttl = raw.pttl("wsm:r:slot:s")
+    store.put("slot", "t", {"n": 1}, tenant="a")
+    assert store.update("slot", "t", lambda r: DELETE) is None
+    indexes = [raw.zrange(key, 0, -1) for key in ("wsm:k:slot", "wsm:t:slot:a")]
+    raw.close()
+    store.close()
+    assert 0 < ttl <= 5000
+    assert indexes == [[b"s"], [b"s"]]
+
+
 def test_a_log_can_be_emptied_for_one_tenant_or_all(store: Store) -> None:
     for tenant in ("a", "b", "a"):
         store.append("deliveries", {"t": tenant}, tenant=tenant)

@@ -14,10 +14,11 @@ Every key carries a TTL unless a record was written with ``ttl=0`` (or the limit
 as the longest-lived record written into them, and are pruned lazily (a member whose record is gone is dropped
 the next time the index is listed).
 
-Multi-key steps run as Lua scripts (atomic, one round trip); ``update`` is WATCH/MULTI/EXEC, retried when
-another writer got there first. Scripts derive some key names themselves (a record's old tenant index, an evicted
-record), so this store targets a standalone Redis 7+ (or one primary), not Redis Cluster. Kind names must not
-contain ``:``; tenant names and keys must not contain NUL.
+Multi-key steps run as Lua scripts (atomic, one round trip); ``update`` reads, changes and writes back with a
+compare-and-set script, and changes again what it finds when another writer (or the record's expiry) got there
+first: two round trips, where WATCH/GET/MULTI-EXEC takes three. Scripts derive some key names themselves (a
+record's old tenant index, an evicted record), so this store targets a standalone Redis 7+ (or one primary), not
+Redis Cluster. Kind names must not contain ``:``; tenant names and keys must not contain NUL.
 """
 
 from __future__ import annotations
@@ -108,6 +109,23 @@ end
 return 1
 """
 )
+
+# update's write: compare-and-set. KEYS: record, kind index, tenant index. ARGV: the stored value the change was
+# computed from, the new value ("" with ARGV[3] == "1": delete), the delete flag, key. Returns {1} when written,
+# else {0, current value} (nil: gone), which the caller changes again without another read.
+_SWAP = """
+local rec, all, mine = KEYS[1], KEYS[2], KEYS[3]
+local current = redis.call('GET', rec)
+if current ~= ARGV[1] then return {0, current} end
+if ARGV[3] == '1' then
+  redis.call('DEL', rec)
+  redis.call('ZREM', all, ARGV[4])
+  redis.call('ZREM', mine, ARGV[4])
+else
+  redis.call('SET', rec, ARGV[2], 'KEEPTTL')
+end
+return {1}
+"""
 
 # KEYS: the index to list, the kind index. ARGV: record key base, "1" when KEYS[1] is a tenant's index, tenant.
 # Listing and pruning happen in one script so a record re-created between the read and the ZREM cannot lose its
@@ -296,6 +314,7 @@ class RedisStore:
         self._put = self._script(_PUT)
         self._records = self._script(_RECORDS)
         self._delete = self._script(_DELETE)
+        self._swap = self._script(_SWAP)
         self._append = self._script(_APPEND)
         self._reset_tenant = self._script(_RESET_TENANT)
         self._reset_log = self._script(_RESET_LOG)
@@ -360,33 +379,29 @@ class RedisStore:
 
     def update(self, kind: str, key: str, change: Change) -> Record | None:
         rec = self._rec(kind, key)
-        with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(rec)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                    stored = cast("bytes | None", pipe.get(rec))
-                    if stored is None:
-                        pipe.unwatch()
-                        return None
-                    tenant, raw = _split(stored)
-                    result = change(loads(raw))
-                    if result is None:
-                        pipe.unwatch()
-                        return cast(Record, loads(raw))
-                    pipe.multi()
-                    if result is DELETE:
-                        pipe.delete(rec)
-                        pipe.zrem(self._all(kind), key)
-                        pipe.zrem(self._mine(kind, tenant.decode()), key)
-                        pipe.execute()
-                        return None
-                    assert isinstance(result, dict)
-                    raw = dumps(result)
-                    pipe.set(rec, tenant + b"\x00" + raw, keepttl=True)  # keeps its place and its expiry
-                    pipe.execute()
-                    return cast(Record, loads(raw))
-                except redis.WatchError:
-                    continue  # another writer (or the record's expiry) came first: read again, change again
+        stored = cast("bytes | None", self._redis.get(rec))
+        while stored is not None:
+            tenant, raw = _split(stored)
+            result = change(loads(raw))
+            if result is None:
+                return cast(Record, loads(raw))
+            if result is DELETE:
+                new, deleting = b"", True
+            else:
+                assert isinstance(result, dict)
+                raw = dumps(result)
+                new, deleting = tenant + b"\x00" + raw, False
+            written = cast(
+                "list[Any]",
+                self._swap(
+                    keys=[rec, self._all(kind), self._mine(kind, tenant.decode())],
+                    args=[stored, new, int(deleting), key],
+                ),
+            )
+            if written[0] == 1:
+                return None if deleting else cast(Record, loads(raw))
+            stored = written[1] if len(written) > 1 else None  # another writer's value: change that instead
+        return None
 
     def delete(self, kind: str, key: str) -> bool:
         return bool(self._delete(keys=[self._rec(kind, key), self._all(kind)], args=[f"{self.prefix}t:{kind}:", key]))
