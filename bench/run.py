@@ -169,6 +169,18 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (a multi-worker server, a launcher's server), in
+    seconds. Counted in clock ticks, so a run of a few seconds reads it to within a percent."""
+    ticks = 0
+    for p in [pid, *children_of(pid)]:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields after the parenthesized command name; utime and stime are the 14th and 15th of the line.
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     with contextlib.suppress(OSError):
@@ -314,6 +326,7 @@ class Load:
     errors: dict[str, int]
     cycles: int
     bytes: int
+    cpu_us: float | None = None  # the server's CPU time per request (user + system, its processes only)
     rounds_rps: list[float] = field(default_factory=list)
 
     @property
@@ -335,6 +348,7 @@ class Load:
             "errors": self.errors,
             "bytes_per_response": round(self.bytes / self.requests) if self.requests else 0,
             "rounds_rps": self.rounds_rps,
+            "server_cpu_us_per_request": self.cpu_us,
         }
         if self.scenario == "cycle":
             row["cycles_per_s"] = round(self.cycles / self.seconds, 1) if self.seconds else 0.0
@@ -400,9 +414,20 @@ class Wrk:
         raise RuntimeError(f"wrk gave no result (exit {proc.returncode}): {(err or out)[-300:]}")
 
     def measure(
-        self, target: str, scenario: str, url: str, script: Path, args: list[str], connections: int, seconds: int
+        self,
+        target: str,
+        scenario: str,
+        url: str,
+        script: Path,
+        args: list[str],
+        connections: int,
+        seconds: int,
+        pid: int | None = None,
     ) -> Load:
+        """One wrk run against ``url``; with the server's ``pid``, also its CPU time per request."""
+        cpu_before = cpu_seconds(pid) if pid is not None else 0.0
         raw = self.run(url, script, args, connections=connections, seconds=seconds)
+        cpu = cpu_seconds(pid) - cpu_before if pid is not None else None
 
         def ms(us: float) -> float:
             return round(us / 1000, 3)
@@ -420,11 +445,13 @@ class Wrk:
             {k: v for k, v in raw["errors"].items() if v},
             raw["cycles"],
             raw["bytes"],
+            round(cpu * 1e6 / raw["requests"], 1) if cpu is not None and raw["requests"] else None,
         )
+        cpu_text = f"  cpu {load.cpu_us:6.1f} µs/req" if load.cpu_us is not None else ""
         bad = f", errors {load.errors}" if load.errors else ""
         log(
             f"  {target:<16} {scenario:<9} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
-            f"p99 {load.p99_ms:7.2f} ms{bad}"
+            f"p99 {load.p99_ms:7.2f} ms{cpu_text}{bad}"
         )
         return load
 
@@ -850,6 +877,7 @@ class Bench:
                                 scenario.args,
                                 connections,
                                 self.plan.duration,
+                                server.proc.pid,
                             )
                             measured.setdefault((server.target, scenario.name, connections), []).append(load)
             self.loads = [median_round(rounds) for rounds in measured.values()]
@@ -970,6 +998,34 @@ def ratios(loads: list[Load]) -> list[dict[str, Any]]:
     return rows
 
 
+def cpu_table(result: dict[str, Any]) -> list[str]:
+    """Server CPU per request, and at 64 connections its multiple of the bare endpoint's: a saturated server's
+    latency follows what each request costs it, where requests/s and p99 move with whatever else the machine runs."""
+    plan = result["plan"]
+    cpu: dict[tuple[str, str], dict[int, float]] = {}
+    for row in result["http"]:
+        if row.get("server_cpu_us_per_request") is not None:
+            cpu.setdefault((row["target"], row["scenario"]), {})[row["concurrency"]] = row["server_cpu_us_per_request"]
+    if not cpu:
+        return []
+    top = max(plan["concurrency"])
+    lines = [
+        "",
+        "## Server CPU per request (µs of user + system time in the server's processes; wrk and redis-server not "
+        "counted)",
+        "",
+        "| target | scenario | " + " | ".join(f"c={c}" for c in plan["concurrency"]) + f" | c={top} ÷ bare |",
+        "|---|---|" + "---:|" * (len(plan["concurrency"]) + 1),
+    ]
+    for (target, scenario), cells in cpu.items():
+        ceiling = cpu.get(("bare", CEILING.get(scenario, "")), {}).get(top)
+        mine = cells.get(top)
+        times = f"{mine / ceiling:.2f}" if target != "bare" and mine and ceiling else "-"
+        values = " | ".join(f"{cells[c]:,.1f}" if c in cells else "-" for c in plan["concurrency"])
+        lines.append(f"| {target} | {scenario} | {values} | {times} |")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     plan = result["plan"]
@@ -1026,6 +1082,7 @@ def markdown(result: dict[str, Any]) -> str:
             + " | ".join(f"{row['by_concurrency'].get(str(c), '-')}" for c in plan["concurrency"])
             + " |"
         )
+    lines += cpu_table(result)
     lines += [
         "",
         "## Placeholder images (in-process `images.render`, `ImageCache.get_or_render`)",
