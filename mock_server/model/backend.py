@@ -233,10 +233,9 @@ class Backend:
     ) -> Prediction | None:
         """Apply ``move`` to the stored prediction atomically, then refresh its status; listeners hear of a
         prediction that this call (and no other worker's) brought to an end. With ``tenant``, another tenant's
-        prediction is left as it is and reads as absent: the owner is checked in the same atomic update, not by
-        a read before it (on Redis, one round trip fewer per poll)."""
+        prediction is left as it is and reads as absent: the store checks the owner in the same atomic update, not
+        by a read before it (on Redis, one round trip fewer per poll)."""
         finished: list[bool] = []
-        foreign: list[bool] = []
         if self.slots is not None:
             current = self.store.get(KIND, prediction_id)
             if current is not None and current.get("queued") and tenant in (None, current.get("tenant")):
@@ -244,11 +243,8 @@ class Backend:
 
         written: list[Prediction] = []  # what the (last, on Redis possibly retried) change wrote
 
-        def change(record: Record) -> Record | None:
+        def change(record: Record) -> Record:
             finished.clear()
-            foreign[:] = [tenant is not None and record.get("tenant") != tenant]  # as of this (last) attempt
-            if any(foreign):
-                return None
             prediction = Prediction.from_record(record)
             was_terminal = prediction.terminal
             now = self.clock.now()
@@ -259,8 +255,8 @@ class Backend:
             written[:] = [prediction]
             return prediction.to_record()
 
-        record = self.store.update(KIND, prediction_id, change)
-        if record is None or any(foreign):
+        record = self.store.update(KIND, prediction_id, change, tenant=tenant)
+        if record is None:
             return None
         # The prediction just written is the stored one: no need to decode the record again.
         prediction = written[-1] if written else Prediction.from_record(record)

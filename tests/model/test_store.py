@@ -72,6 +72,20 @@ def test_update_can_leave_unchanged_or_delete(store: Store) -> None:
     assert store.update("rule", "r1", lambda r: {"used": 1}) is None  # absent: nothing created
 
 
+def test_update_for_a_tenant_treats_another_tenants_record_as_absent(store: Store) -> None:
+    store.put("prediction", "p1", {"polls": 0}, tenant="alice")
+    calls: list[dict[str, int]] = []
+
+    def bump(record: dict[str, int]) -> dict[str, int]:
+        calls.append(record)
+        return {"polls": record["polls"] + 1}
+
+    assert store.update("prediction", "p1", bump, tenant="mallory") is None
+    assert calls == [] and store.get("prediction", "p1") == {"polls": 0}
+    assert store.update("prediction", "p1", bump, tenant="alice") == {"polls": 1}
+    assert store.update("prediction", "p1", bump) == {"polls": 2}
+
+
 def test_records_list_oldest_first_per_tenant(store: Store) -> None:
     for i, tenant in enumerate(["a", "b", "a"]):
         store.put("prediction", f"p{i}", {"i": i}, tenant=tenant)

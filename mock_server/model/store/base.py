@@ -81,8 +81,9 @@ class Store(Protocol):
     def owner(self, kind: str, key: str) -> str | None:
         """The tenant a record belongs to, or None when absent."""
 
-    def update(self, kind: str, key: str, change: Change) -> Record | None:
-        """Apply ``change`` atomically; returns the record as stored afterwards (None: absent or deleted)."""
+    def update(self, kind: str, key: str, change: Change, *, tenant: str | None = None) -> Record | None:
+        """Apply ``change`` atomically; returns the record as stored afterwards (None: absent or deleted). With
+        ``tenant``, a record another tenant owns is treated as absent: left unchanged, ``change`` not called."""
 
     def delete(self, kind: str, key: str) -> bool: ...
 

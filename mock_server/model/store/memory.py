@@ -101,10 +101,10 @@ class MemoryStore:
             slot = self._live(kind, key)
             return None if slot is None else slot[TENANT]
 
-    def update(self, kind: str, key: str, change: Change) -> Record | None:
+    def update(self, kind: str, key: str, change: Change, *, tenant: str | None = None) -> Record | None:
         with self._lock:
             slot = self._live(kind, key)
-            if slot is None:
+            if slot is None or tenant is not None and slot[TENANT] != tenant:
                 return None
             result = change(loads(slot[RAW]))
             if result is DELETE:

@@ -377,11 +377,13 @@ class RedisStore:
         found = self._stored(kind, key)
         return None if found is None else found[0].decode()
 
-    def update(self, kind: str, key: str, change: Change) -> Record | None:
+    def update(self, kind: str, key: str, change: Change, *, tenant: str | None = None) -> Record | None:
         rec = self._rec(kind, key)
         stored = cast("bytes | None", self._redis.get(rec))
         while stored is not None:
-            tenant, raw = _split(stored)
+            owner, raw = _split(stored)
+            if tenant is not None and owner != tenant.encode():
+                return None
             result = change(loads(raw))
             if result is None:
                 return cast(Record, loads(raw))
@@ -390,11 +392,11 @@ class RedisStore:
             else:
                 assert isinstance(result, dict)
                 raw = dumps(result)
-                new, deleting = tenant + b"\x00" + raw, False
+                new, deleting = owner + b"\x00" + raw, False
             written = cast(
                 "list[Any]",
                 self._swap(
-                    keys=[rec, self._all(kind), self._mine(kind, tenant.decode())],
+                    keys=[rec, self._all(kind), self._mine(kind, owner.decode())],
                     args=[stored, new, int(deleting), key],
                 ),
             )
