@@ -28,10 +28,13 @@ from mock_server.contract.errors import BadRequest, PayloadTooLarge
 from mock_server.contract.jsonbody import nesting_depth, parse_json
 from mock_server.contract.ranges import END_OF_STRING
 from mock_server.contract.tenants import fingerprint
+from mock_server.http.faults import Faults
+from mock_server.http.front import FrontDoor
 from mock_server.http.headers import content_disposition
-from mock_server.http.limits import BodyLimitMiddleware
+from mock_server.http.journal import Journal
 from mock_server.model import images
 from mock_server.resources import data_dir
+from mock_server.settings import Settings
 from tests.conftest import DEV, EDIT, T2I, Live
 
 # --- strict JSON --------------------------------------------------------------------------------------------
@@ -161,7 +164,7 @@ def test_uploads_keep_their_own_larger_limit(start_server: Callable[..., Live]) 
 
 
 async def _drive(
-    middleware: BodyLimitMiddleware, messages: list[Message], headers: list[tuple[bytes, bytes]]
+    middleware: FrontDoor, messages: list[Message], headers: list[tuple[bytes, bytes]]
 ) -> tuple[int, list[Message]]:
     pulled = 0
     sent: list[Message] = []
@@ -189,7 +192,7 @@ def test_the_limit_reads_nothing_of_a_declared_oversized_body_and_stops_at_the_c
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    middleware = BodyLimitMiddleware(app, max_bytes=10)
+    middleware = FrontDoor(app, settings=Settings(max_body_bytes=10), journal=Journal(5), faults=Faults())
     chunks: list[Message] = [{"type": "http.request", "body": b"x" * 6, "more_body": True}] * 100
 
     pulled, sent = asyncio.run(_drive(middleware, chunks, [(b"content-length", b"600")]))

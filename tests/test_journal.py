@@ -13,7 +13,10 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from mock_server.http.journal import TEXT_LIMIT, Journal, JournalEntry, JournalMiddleware, decode_body
+from mock_server.http.faults import Faults
+from mock_server.http.front import FrontDoor
+from mock_server.http.journal import TEXT_LIMIT, Journal, JournalEntry, decode_body
+from mock_server.settings import Settings
 from tests.conftest import T2I, Live
 
 
@@ -206,7 +209,7 @@ def test_an_unhandled_exception_is_recorded_as_the_500_the_client_gets() -> None
         raise RuntimeError("boom")
 
     journal = Journal(5)
-    transport = httpx.ASGITransport(app=JournalMiddleware(broken, journal))
+    transport = httpx.ASGITransport(app=FrontDoor(broken, settings=Settings(), journal=journal, faults=Faults()))
 
     async def call() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:

@@ -24,11 +24,10 @@ from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import ApiError, render_api_error, render_http_exception, render_unexpected
 from mock_server.contract.jsonbody import parse_json
 from mock_server.http import account, billing, control, history, legacy, models, pricing, routes, uploads, webhooks
-from mock_server.http.faults import FaultMiddleware, Faults
-from mock_server.http.guard import ControlGuard
+from mock_server.http.faults import Faults
+from mock_server.http.front import FrontDoor
 from mock_server.http.inspector import routes as inspector_routes
-from mock_server.http.journal import Journal, JournalMiddleware
-from mock_server.http.limits import BodyLimitMiddleware
+from mock_server.http.journal import Journal
 from mock_server.http.state import AppState, Runtime
 from mock_server.model.backend import Backend
 from mock_server.model.clock import Clock
@@ -117,17 +116,8 @@ def create_app(
         accounts=account.Accounts(settings, backend),
         runtime=runtime,
     )
-    # The journal sits outside everything, so it records 413s, injected statuses and cut connections too. The body
-    # limit comes before the faults: it is the server's front door (like a proxy's body cap), so an oversized body
-    # is refused the same way whatever faults are armed, and does not use up a fault's `times`.
-    # The control guard is outermost: a refused /_mock/ call (which the journal never records anyway) reaches
-    # nothing else.
-    middleware = [
-        Middleware(ControlGuard, settings=settings),
-        Middleware(JournalMiddleware, journal=journal),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-        Middleware(FaultMiddleware, faults=state.faults),
-    ]
+    # One front layer (http/front.py): control guard, journal, body limit, faults.
+    middleware = [Middleware(FrontDoor, settings=settings, journal=journal, faults=state.faults)]
     # Apart from the catch-alls (last), no request fully matches two routes, so the order is only the order they
     # are tried in: the API's busiest routes first, the control plane after the API.
     route_table: list[BaseRoute] = [

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol, cast
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.contract.errors import JsonResponse
-from mock_server.http.journal import FAULT_NOTE, bearer_tenant, flush_journal
+from mock_server.http.journal import FAULT_NOTE, flush_journal
 from mock_server.http.routes import RESERVED
 from mock_server.logs import event, get_logger
 from mock_server.model.store import DELETE, Deleted, MemoryStore, Record, Store
@@ -310,6 +310,36 @@ class Faults:
                 return fired[0]
         return None
 
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, tenant: str | None) -> None:
+        """Answer the request through the first matching fault, or pass it to ``app`` when none fires. The front
+        door (http/front.py) calls this for every request but the control plane's, which is never faulted."""
+        fault = self.match(scope["method"], scope["path"], tenant)
+        if fault is None:
+            await app(scope, receive, send)
+            return
+        if fault.action in CUTS:
+            connection_of(scope, fault.action)  # fail before any delay, not after
+        delay = self.delay(fault)
+        event(
+            _log,
+            "fault.fired",
+            id=fault.id,
+            action=fault.action,
+            status=fault.status,
+            retry_after=fault.retry_after,
+            delay=round(delay, 3),
+            method=scope["method"],
+            path=scope["path"],
+            tenant=tenant,
+            remaining=fault.remaining,
+        )
+        if scope.get("extensions") is None:
+            scope["extensions"] = {}
+        scope["extensions"][FAULT_NOTE] = _note(fault, delay, scope)  # in place: the journal holds the same dict
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await HANDLERS[fault.action](app, fault, scope, receive, send)
+
     def delay(self, fault: FaultSpec) -> float:
         """A latency sample for ``fault`` from the seeded generator (0 when it has no latency)."""
         if fault.latency is None:
@@ -355,46 +385,6 @@ def connection_of(scope: Scope, action: str = "this fault") -> _Connection:
 
 
 Handler = Callable[[ASGIApp, FaultSpec, Scope, Receive, Send], Awaitable[None]]
-
-
-class FaultMiddleware:
-    """Applies the first matching fault; control paths (/_mock/) are never faulted."""
-
-    def __init__(self, app: ASGIApp, faults: Faults) -> None:
-        self.app = app
-        self.faults = faults
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        tenant = bearer_tenant(scope)
-        fault = self.faults.match(scope["method"], scope["path"], tenant)
-        if fault is None:
-            await self.app(scope, receive, send)
-            return
-        if fault.action in CUTS:
-            connection_of(scope, fault.action)  # fail before any delay, not after
-        delay = self.faults.delay(fault)
-        event(
-            _log,
-            "fault.fired",
-            id=fault.id,
-            action=fault.action,
-            status=fault.status,
-            retry_after=fault.retry_after,
-            delay=round(delay, 3),
-            method=scope["method"],
-            path=scope["path"],
-            tenant=tenant,
-            remaining=fault.remaining,
-        )
-        if scope.get("extensions") is None:
-            scope["extensions"] = {}
-        scope["extensions"][FAULT_NOTE] = _note(fault, delay, scope)  # in place: the journal holds the same dict
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await HANDLERS[fault.action](self.app, fault, scope, receive, send)
 
 
 def _note(fault: FaultSpec, delay: float, scope: Scope) -> str:

@@ -10,7 +10,7 @@ import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from mock_server.contract.errors import JsonResponse
 from mock_server.settings import Settings
@@ -21,27 +21,28 @@ UI = "/_mock/ui"  # static files: the page asks for the token itself and sends i
 _WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-class ControlGuard:
-    """Pure ASGI, outermost for ``/_mock/``: a refused control request reaches nothing else."""
+def is_control(path: str) -> bool:
+    return path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/")
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+
+class ControlGuard:
+    """The front door's first check (http/front.py): a refused control request reaches nothing else."""
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         public = urlsplit(settings.public_url or "").hostname
         bound = settings.host if settings.host not in ("0.0.0.0", "::", "") else None
         self.hosts = {h.lower().rstrip(".") for h in (*settings.control_hosts, public, bound) if h}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
-            refusal = self.refusal(scope, path)
-            if refusal is not None:
-                status, message = refusal
-                await JsonResponse({"code": status, "message": message}, status_code=status)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def refusal(self, scope: Scope, path: str) -> JsonResponse | None:
+        """The answer to a control request this server refuses; None to let it through."""
+        refused = self._refusal(scope, path)
+        if refused is None:
+            return None
+        status, message = refused
+        return JsonResponse({"code": status, "message": message}, status_code=status)
 
-    def refusal(self, scope: Scope, path: str) -> tuple[int, str] | None:
+    def _refusal(self, scope: Scope, path: str) -> tuple[int, str] | None:
         if not self.settings.control:
             return 404, f"No route for {path}: this fake runs without its control API (--no-control)"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mock_server.contract.errors import BadRequest
 from mock_server.contract.jsonbody import parse_json
-from mock_server.contract.tenants import fingerprint, tenant_id
-from mock_server.http.limits import declared_length
+from mock_server.contract.tenants import tenant_id
 from mock_server.model.store import Limits, MemoryStore, Store
 
 Kind = Literal["api", "media", "webhook", "other"]
@@ -32,11 +31,11 @@ UNREAD_BODY_WAIT = 2.0
 UNRECORDED_PREFIXES = ("/_mock/", "/openapi.json")
 REDACTED_HEADERS = ("authorization", "proxy-authorization")
 BINARY_TYPES = ("multipart/", "application/octet-stream", "image/", "audio/", "video/", "application/zip")
-# FaultMiddleware leaves a note here so the journal can say why a request was cut or answered with an error.
+# The faults leave a note here so the journal can say why a request was cut or answered with an error.
 FAULT_NOTE = "wavespeed_mock.fault"
 # Routes leave a note here for what a client cannot see in the answer (e.g. a model served generically).
 ROUTE_NOTE = "wavespeed_mock.note"
-# The journal's "record this request now", for FaultMiddleware to call before it cuts a connection.
+# The journal's "record this request now", for the faults to call before it cuts a connection.
 JOURNAL_FLUSH = "wavespeed_mock.journal_flush"
 # A route that parsed the body (strictly) leaves (its length, the value) here: the journal keeps that value rather
 # than parse the same bytes again. Nothing changes a parsed body in place.
@@ -239,17 +238,6 @@ async def flush_journal(scope: Scope) -> None:
         await flush()
 
 
-def bearer_tenant(scope: Scope) -> str | None:
-    """The tenant of a request (its Bearer key's fingerprint), as routes.authenticate reads it; None when absent
-    or not Bearer."""
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            scheme, _, key = value.decode("latin-1").partition(" ")
-            key = key.strip()
-            return fingerprint(key) if scheme.lower() == "bearer" and key else None
-    return None
-
-
 def kind_of(path: str) -> Kind:
     if path.startswith("/api/"):
         return "api"
@@ -273,13 +261,35 @@ def parse_query(raw: bytes) -> Query:
     return query
 
 
-class _Capture:
-    """What one request sent and got back, filled in by the wrapped receive and send."""
+class Recording:
+    """One request on its way through the front door (http/front.py): the body as the app reads it, the status it
+    gets back, and its journal entry, written once the answer is complete. A small body the app left unread is
+    read when the response starts and replayed to the app should it ask later. Pure ASGI, so streamed responses
+    stay streamed."""
 
-    __slots__ = ("limit", "body", "total", "request_done", "app_reads", "replay", "status", "complete")
+    __slots__ = (
+        "journal", "scope", "_receive", "_send", "content_type", "declared", "tenant", "limit", "body", "total",
+        "request_done", "app_reads", "replay", "status", "complete", "recorded", "started_at", "started",
+    )  # fmt: skip
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(
+        self,
+        journal: Journal,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        content_type: str,
+        declared: int | None,
+        tenant: str | None,
+    ) -> None:
+        self.journal = journal
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.content_type = content_type
+        self.declared = declared
+        self.tenant = tenant
+        self.limit = JSON_LIMIT if "json" in content_type else TEXT_LIMIT
         self.body = bytearray()
         self.total = 0
         self.request_done = False
@@ -287,136 +297,99 @@ class _Capture:
         self.replay: list[Message] = []
         self.status: int | None = None
         self.complete = False
+        self.recorded = False
+        self.started_at, self.started = time.time(), time.perf_counter()
 
-    def on_receive(self, message: Message) -> None:
-        if message["type"] != "http.request" or not message.get("more_body", False):
+    async def receive(self) -> Message:
+        self.app_reads = True
+        if self.replay:
+            return self.replay.pop(0)
+        message = await self._receive()
+        self._on_receive(message)
+        return message
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self._may_read_unread():
+                await self._read_unread_body()
+            self.status = message["status"]
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            self.complete = True
+            # Before the last byte leaves: a client that has its answer must find the entry already there.
+            self.record()
+        await self._send(message)
+
+    async def flush(self) -> None:
+        """Record the request now (a fault about to cut the connection calls this through ``flush_journal``)."""
+        if self._may_read_unread():
+            await self._read_unread_body()
+        self.record()
+
+    def record(self, error: Exception | None = None) -> None:
+        """Write the entry, once; ``error``: the exception the app raised, which the client gets as a 500."""
+        if self.recorded:
+            return
+        self.recorded = True
+        scope = self.scope
+        status = self.status if self.complete else None
+        extensions = scope.get("extensions") or {}
+        said = [n for n in (extensions.get(FAULT_NOTE), extensions.get(ROUTE_NOTE)) if isinstance(n, str)]
+        note = "; ".join(said) or None
+        if error is not None and self.status is None:
+            # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
+            status, note = 500, note or f"unhandled {type(error).__name__}"
+        query = scope.get("query_string", b"")
+        path: str = scope["path"]
+        # The entry's JSON form, written directly: this runs for every request the fake answers.
+        self.journal.append(
+            {
+                "method": scope["method"],
+                "path": path,
+                "query": parse_query(query) if query else {},
+                "headers": redact_raw(tuple(scope["headers"])),
+                "body": decode_body(bytes(self.body), self.total, self.content_type, extensions.get(PARSED_BODY)),
+                "status": status,
+                "latency_ms": (time.perf_counter() - self.started) * 1000,
+                "tenant": self.tenant,
+                "kind": kind_of(path),
+                "note": note,
+                "time": self.started_at,
+                "seq": 0,
+                "size": self.total,
+            }
+        )
+
+    def _on_receive(self, message: Message) -> None:
+        if message["type"] != "http.request":
             self.request_done = True
-        if message["type"] == "http.request":
-            chunk: bytes = message.get("body", b"")
-            self.total += len(chunk)
-            room = self.limit - len(self.body)
-            if room > 0:
-                self.body += chunk[:room]
+            return
+        if not message.get("more_body", False):
+            self.request_done = True
+        chunk: bytes = message.get("body", b"")
+        self.total += len(chunk)
+        room = self.limit - len(self.body)
+        if room > 0:
+            self.body += chunk[:room]
 
-    def may_read_unread(self, declared: int | None) -> bool:
+    def _may_read_unread(self) -> bool:
         """Whether to read a body the app never asked for (a 404 or a fault answered first): only a small declared
         one (a rejected huge upload is not read just for the journal), and never once the app reads itself: two
         readers of one connection would wait for each other."""
+        declared = self.declared
         return not (self.app_reads or self.request_done or declared is None or not 0 < declared <= JSON_LIMIT)
 
-    async def read_unread_body(self, receive: Receive) -> None:
-        """Read the body the app left (see ``may_read_unread``), replayed if the app asks for it later."""
+    async def _read_unread_body(self) -> None:
+        """Read the body the app left (see ``_may_read_unread``), replayed if the app asks for it later."""
 
         async def drain() -> None:
             while not self.request_done:
-                message = await receive()
-                self.on_receive(message)
+                message = await self._receive()
+                self._on_receive(message)
                 self.replay.append(message)
 
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(drain(), UNREAD_BODY_WAIT)
-
-    def on_send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            self.complete = True
-
-
-class JournalMiddleware:
-    """Pure ASGI so streamed responses stay streamed. The body is seen as the app reads it; a small body the app
-    left unread is read when the response starts and replayed to the app should it ask later."""
-
-    def __init__(self, app: ASGIApp, journal: Journal) -> None:
-        self.app = app
-        self.journal = journal
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(UNRECORDED_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        content_type, declared = _content_type(raw_headers), declared_length(scope)
-        capture = _Capture(JSON_LIMIT if "json" in content_type else TEXT_LIMIT)
-        started_at, started = time.time(), time.perf_counter()
-        recorded = False
-
-        def record(error: Exception | None = None) -> None:
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
-            status = capture.status if capture.complete else None
-            extensions = scope.get("extensions") or {}
-            said = [n for n in (extensions.get(FAULT_NOTE), extensions.get(ROUTE_NOTE)) if isinstance(n, str)]
-            note = "; ".join(said) or None
-            if error is not None and capture.status is None:
-                # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
-                status, note = 500, note or f"unhandled {type(error).__name__}"
-            query = scope.get("query_string", b"")
-            # The entry's JSON form, written directly: this runs for every request the fake answers.
-            self.journal.append(
-                {
-                    "method": scope["method"],
-                    "path": path,
-                    "query": parse_query(query) if query else {},
-                    "headers": redact_raw(tuple(raw_headers)),
-                    "body": decode_body(bytes(capture.body), capture.total, content_type, extensions.get(PARSED_BODY)),
-                    "status": status,
-                    "latency_ms": (time.perf_counter() - started) * 1000,
-                    "tenant": bearer_tenant(scope),
-                    "kind": kind_of(path),
-                    "note": note,
-                    "time": started_at,
-                    "seq": 0,
-                    "size": capture.total,
-                }
-            )
-
-        async def journal_receive() -> Message:
-            capture.app_reads = True
-            if capture.replay:
-                return capture.replay.pop(0)
-            message = await receive()
-            capture.on_receive(message)
-            return message
-
-        async def journal_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and capture.may_read_unread(declared):
-                await capture.read_unread_body(receive)
-            capture.on_send(message)
-            if capture.complete:
-                # Before the last byte leaves: a client that has its answer must find the entry already there.
-                record()
-            await send(message)
-
-        async def flush() -> None:
-            if capture.may_read_unread(declared):
-                await capture.read_unread_body(receive)
-            record()
-
-        if scope.get("extensions") is None:
-            scope["extensions"] = {}
-        extensions = scope["extensions"]
-        extensions[JOURNAL_FLUSH] = flush
-        try:
-            await self.app(scope, journal_receive, journal_send)
-        except Exception as exc:
-            record(exc)
-            raise
-        finally:
-            record()
-            # flush → record → scope → flush is a reference cycle; without it the request is freed at once.
-            extensions.pop(JOURNAL_FLUSH, None)
-
-
-def _content_type(raw_headers: list[tuple[bytes, bytes]]) -> str:
-    """The request's content type, lower-cased ("" when absent)."""
-    for name, value in raw_headers:
-        if name.lower() == b"content-type":
-            return value.decode("latin-1").lower()
-    return ""
 
 
 @functools.lru_cache(maxsize=256)

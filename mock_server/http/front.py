@@ -1,0 +1,106 @@
+"""The front door: the one ASGI layer every request passes before the routes.
+
+In order: the control guard (a refused ``/_mock/`` call reaches nothing else), the journal (outside the rest, so
+it records 413s, injected statuses and cut connections too), the body limit, then the faults. The body limit comes
+before the faults: it is the server's front door (like a proxy's body cap), so an oversized body is refused the
+same way whatever faults are armed, and does not use up a fault's ``times``.
+
+One layer rather than four middlewares because every request pays for each layer it crosses, and the four read
+the same headers: here they are read once. Each check's logic stays in its own module (guard, journal, limits,
+faults).
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mock_server.contract.tenants import fingerprint
+from mock_server.http.faults import CONTROL_PREFIX, Faults
+from mock_server.http.guard import ControlGuard, is_control
+from mock_server.http.journal import JOURNAL_FLUSH, UNRECORDED_PREFIXES, Journal, Recording
+from mock_server.http.limits import CountingReceive, too_large, upload_path
+from mock_server.settings import Settings
+
+
+class FrontDoor:
+    def __init__(self, app: ASGIApp, *, settings: Settings, journal: Journal, faults: Faults) -> None:
+        self.app = app
+        self.guard = ControlGuard(settings)
+        self.journal = journal
+        self.faults = faults
+        self.max_bytes = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if is_control(path):
+            refusal = self.guard.refusal(scope, path)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        content_type, declared, tenant = read_head(scope["headers"])
+        if path.startswith(UNRECORDED_PREFIXES):
+            await self._inside(scope, receive, send, declared, tenant)
+            return
+        # A body the limit refuses is not read, not even for the journal.
+        unread = declared if declared is None or declared <= self.max_bytes or upload_path(path) else None
+        recording = Recording(self.journal, scope, receive, send, content_type, unread, tenant)
+        extensions = scope.get("extensions")
+        if extensions is None:
+            extensions = scope["extensions"] = {}
+        extensions[JOURNAL_FLUSH] = recording.flush
+        try:
+            await self._inside(scope, recording.receive, recording.send, declared, tenant)
+        except Exception as exc:
+            recording.record(exc)
+            raise
+        finally:
+            recording.record()
+            # flush → recording → scope → flush is a reference cycle; without it the request is freed at once.
+            extensions.pop(JOURNAL_FLUSH, None)
+
+    async def _inside(
+        self, scope: Scope, receive: Receive, send: Send, declared: int | None, tenant: str | None
+    ) -> None:
+        """The body limit, then the faults, then the app."""
+        path: str = scope["path"]
+        if not upload_path(path):
+            if declared is None:
+                receive = CountingReceive(receive, self.max_bytes)
+            elif declared > self.max_bytes:
+                await too_large(declared, self.max_bytes)(scope, receive, send)
+                return
+        if path.startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+        else:
+            await self.faults.serve(self.app, scope, receive, send, tenant)
+
+
+def read_head(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, str | None]:
+    """What the front door needs of a request's headers, in one pass: the content type (lower-cased, "" when
+    absent), the declared ``Content-Length`` (None: not declared, or malformed, which the server refuses anyway) and
+    the tenant (the Bearer key's fingerprint, as routes.authenticate reads it; None when absent or not Bearer). The
+    first of a repeated header counts."""
+    content_type: str | None = None
+    declared: int | None = None
+    length_seen = False
+    tenant: str | None = None
+    auth_seen = False
+    for name, value in headers:
+        name = name.lower()
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value.decode("latin-1").lower()
+        elif name == b"content-length":
+            if not length_seen:
+                length_seen = True
+                text = value.decode("latin-1").strip()
+                declared = int(text) if text.isdigit() else None
+        elif name == b"authorization" and not auth_seen:
+            auth_seen = True
+            scheme, _, key = value.decode("latin-1").partition(" ")
+            key = key.strip()
+            tenant = fingerprint(key) if scheme.lower() == "bearer" and key else None
+    return content_type or "", declared, tenant
