@@ -116,12 +116,16 @@ def create_app(
         accounts=account.Accounts(settings, backend),
         runtime=runtime,
     )
-    # One front layer (http/front.py): control guard, journal, body limit, faults.
-    middleware = [Middleware(FrontDoor, settings=settings, journal=journal, faults=state.faults)]
+    # One front layer (http/front.py): control guard, journal, body limit, faults. Then the two requests a client
+    # makes most, answered without the route table (http/routes.HotRoutes).
+    middleware = [
+        Middleware(FrontDoor, settings=settings, journal=journal, faults=state.faults),
+        Middleware(routes.HotRoutes),
+    ]
     # Apart from the catch-alls (last), no request fully matches two routes, so the order is only the order they
     # are tried in: the API's busiest routes first, the control plane after the API.
     route_table: list[BaseRoute] = [
-        *routes.hot_routes,
+        *routes.poll_routes,
         *uploads.routes,
         *webhooks.routes,
         *account.routes,

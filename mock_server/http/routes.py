@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -10,10 +11,18 @@ from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.contract import generic
-from mock_server.contract.errors import BadRequest, JsonResponse, MethodNotAllowed, NotFound, Unauthorized
+from mock_server.contract.errors import (
+    ApiError,
+    BadRequest,
+    JsonResponse,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+    render_api_error,
+)
 from mock_server.contract.generic import GenericEndpoint
 from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint
@@ -205,30 +214,62 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(literal or methods)
 
 
-class CatalogSubmitRoute(Route):
-    """``POST /api/v3/{model}`` for a model of the catalog, found by one dictionary look-up. It goes ahead of every
-    other route: the catch-all that serves every other model id has to come after the API's own POST routes, and
-    reaching it means trying each of them first, on the request the fake answers most."""
+class HotRoutes:
+    """What a client calls most, answered without the route table: a submit to a model of the catalog (found by one
+    dictionary look-up) and a poll of a prediction (``GET /api/v3/predictions/{id}[/result]``).
 
-    def __init__(self) -> None:
-        super().__init__(SUBMIT_PATH, submit, methods=["POST"])
+    Pure ASGI, inside the front door (http/front.py) and outside Starlette's exception middleware and router:
+    every layer a request crosses costs it, and these two are most of what a fake answers. So it renders the API's
+    errors itself, with the handler the app registers; anything else still reaches the app's server-error
+    handler as a 500, as from any route. Every other request, and other methods on these paths (HEAD, a 405 naming
+    the allowed ones), go on to the route table, which serves these paths too.
+    """
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and scope["method"] == "POST" and path.startswith("/api/v3/"):
-            model = path[len("/api/v3/") :].strip("/")
-            if state_of_scope(scope).catalog.get(model) is not None:
-                params = {**scope.get("path_params", {}), "model": path[len("/api/v3/") :]}
-                return Match.FULL, {"endpoint": self.endpoint, "path_params": params}
-        return Match.NONE, {}
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoint(scope) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await endpoint(request)
+        except ApiError as exc:
+            response = render_api_error(request, exc)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def endpoint(scope: Scope) -> Endpoint | None:
+        """The endpoint for this request, its path parameters set in the scope; None: not one of the two."""
+        path: str = scope["path"]
+        if not path.startswith(API_PREFIX):
+            return None
+        method = scope["method"]
+        rest = path[len(API_PREFIX) :]
+        if method == "POST":
+            if state_of_scope(scope).catalog.get(rest.strip("/")) is not None:
+                scope["path_params"] = {"model": rest}
+                return submit
+        elif method == "GET" and rest.startswith(PREDICTIONS):
+            prediction, slash, tail = rest[len(PREDICTIONS) :].partition("/")
+            if prediction and (tail == "result" or not slash):
+                scope["path_params"] = {"id": prediction}
+                return result
+        return None
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SUBMIT_PATH = "/api/v3/{model:path}"
 
-# What a client calls most, tried first (nothing before them matches their paths).
-hot_routes = [
-    CatalogSubmitRoute(),
+API_PREFIX = "/api/v3/"
+PREDICTIONS = "predictions/"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+# The polls, tried first (nothing before them matches their paths): HotRoutes answers their GETs; HEAD and the
+# 405s of other methods come here.
+poll_routes = [
     Route("/api/v3/predictions/{id}/result", result, methods=["GET"]),
     Route("/api/v3/predictions/{id}", result, methods=["GET"]),
 ]
