@@ -252,7 +252,9 @@ def _metadata_json(meta: dict[str, Any]) -> str:
 
 def encode(image: Image.Image, fmt: str, meta: dict[str, Any]) -> bytes:
     """``image`` as ``fmt`` bytes carrying ``meta`` as JSON (see :func:`read_metadata` for where)."""
-    from PIL import Image
+    # Every codec loads on the first encode, whatever its format: the first picture of each format then does not
+    # also pay for an import (a few milliseconds for JPEG).
+    from PIL import Image, JpegImagePlugin, WebPImagePlugin  # noqa: F401
     from PIL.PngImagePlugin import PngInfo
 
     meta_json = _metadata_json(meta)

@@ -58,25 +58,32 @@ class Stream:
 
 
 def background(stream: Stream, width: int, height: int) -> Image.Image:
-    """A three-colour gradient in a hashed direction: cheap at any size (1-D resizes + a LUT)."""
+    """A three-colour gradient in a hashed direction: cheap at any size (1-D resizes, flips of one row or column,
+    and the colours as a palette)."""
     from PIL import Image, ImageOps
 
     ramp = Image.linear_gradient("L")  # 256x256, black at the top to white at the bottom
     column = ramp.crop((0, 0, 1, 256)).resize((1, height), Image.Resampling.BILINEAR)
     row = ramp.crop((0, 0, 1, 256)).transpose(Image.Transpose.ROTATE_270)
     row = row.resize((width, 1), Image.Resampling.BILINEAR)
+    # Flipped before the stretch to full size, which copies each one unchanged: the same picture, a fraction of
+    # the work.
+    if stream.unit() < 0.5:
+        column = ImageOps.flip(column)
+    if stream.unit() < 0.5:
+        row = ImageOps.mirror(row)
     vertical = column.resize((width, height), Image.Resampling.NEAREST)
     horizontal = row.resize((width, height), Image.Resampling.NEAREST)
-    if stream.unit() < 0.5:
-        vertical = ImageOps.flip(vertical)
-    if stream.unit() < 0.5:
-        horizontal = ImageOps.mirror(horizontal)
     mix = Image.blend(vertical, horizontal, stream.between(0.2, 0.8))
     base_hue = stream.unit()
     dark = stream.color(hue=base_hue, val=(0.15, 0.45))
     mid = stream.color(hue=base_hue + stream.between(0.15, 0.45))
     light = stream.color(hue=base_hue + stream.between(0.5, 0.85), sat=(0.25, 0.7), val=(0.8, 1.0))
-    return ImageOps.colorize(mix, dark, light, mid=mid)
+    # ImageOps.colorize of one 256-level ramp is the palette; mapping the picture through it is one pass, where
+    # colorizing the picture itself converts it to RGB and then maps every channel.
+    palette = ImageOps.colorize(ramp.crop((0, 0, 1, 256)), dark, light, mid=mid).tobytes()
+    mix.putpalette(palette)
+    return mix.convert("RGB")
 
 
 def shapes(image: Image.Image, stream: Stream) -> None:
