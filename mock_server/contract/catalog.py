@@ -59,7 +59,8 @@ class Endpoint:
     def known(self, body: dict[str, Any]) -> dict[str, Any]:
         """The parameters of ``body`` this endpoint documents: schema-checked, so safe to act on. Unknown fields
         are kept in the prediction's input as sent, but (as the real API appears to) nothing acts on them."""
-        return {k: v for k, v in body.items() if k in self.properties}
+        documented = self.properties
+        return {k: v for k, v in body.items() if k in documented}
 
     def default(self, name: str, fallback: Any = None) -> Any:
         return self.properties.get(name, {}).get("default", fallback)

@@ -334,8 +334,10 @@ class Recording:
         scope = self.scope
         status = self.status if self.complete else None
         extensions = scope.get("extensions") or {}
-        said = [n for n in (extensions.get(FAULT_NOTE), extensions.get(ROUTE_NOTE)) if isinstance(n, str)]
-        note = "; ".join(said) or None
+        fault_note, route_note = extensions.get(FAULT_NOTE), extensions.get(ROUTE_NOTE)
+        note = None
+        if fault_note is not None or route_note is not None:
+            note = "; ".join(n for n in (fault_note, route_note) if isinstance(n, str)) or None
         if error is not None and self.status is None:
             # The outermost Starlette middleware turns an unhandled exception into a 500 envelope.
             status, note = 500, note or f"unhandled {type(error).__name__}"
@@ -348,7 +350,7 @@ class Recording:
                 "path": path,
                 "query": parse_query(query) if query else {},
                 "headers": redact_raw(tuple(scope["headers"])),
-                "body": decode_body(bytes(self.body), self.total, self.content_type, extensions.get(PARSED_BODY)),
+                "body": self._body(extensions.get(PARSED_BODY)),
                 "status": status,
                 "latency_ms": (time.perf_counter() - self.started) * 1000,
                 "tenant": self.tenant,
@@ -359,6 +361,12 @@ class Recording:
                 "size": self.total,
             }
         )
+
+    def _body(self, parsed: tuple[int, Any] | None) -> Any:
+        # A JSON body the route parsed, whole: its value, as decode_body would keep it, without copying the bytes.
+        if parsed is not None and "json" in self.content_type and parsed[0] == self.total == len(self.body):
+            return parsed[1]
+        return decode_body(bytes(self.body), self.total, self.content_type, parsed)
 
     def _on_receive(self, message: Message) -> None:
         if message["type"] != "http.request":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,7 +244,20 @@ def _poll_entry(wall_time: float, status: str) -> str:
 
 @functools.lru_cache(maxsize=4096)  # a prediction's created_at is formatted again on every poll of it
 def rfc3339(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    """UTC with microseconds, rounded as ``datetime.fromtimestamp`` rounds them; the date and time of day are
+    formatted once per second, since every submit formats a new instant."""
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    return f"{_second(int(whole))}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 _TIME = re.compile(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.model.predictions import POLL_LOG_CAP, Outcome, Prediction
+from mock_server.model.predictions import POLL_LOG_CAP, Outcome, Prediction, rfc3339
 from mock_server.model.store.base import dumps, loads
 
 
@@ -52,3 +54,16 @@ def test_a_record_written_with_the_older_list_form_reads_the_same() -> None:
     restored.status = "completed"
     restored.log_poll(1.7e9 + 1.0)
     assert restored.poll_log[-1] == (1.7e9 + 1.0, "completed")
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-1e9, max_value=4e9, allow_nan=False),
+        st.builds(
+            lambda s, f: s + f, st.integers(0, 2**32), st.sampled_from([0.9999995, 5e-7, 0.4999995, 0.9999994999])
+        ),
+    )
+)
+def test_rfc3339_reads_as_datetime_writes_it(epoch: float) -> None:
+    expected = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    assert rfc3339(epoch) == expected
