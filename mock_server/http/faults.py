@@ -310,13 +310,11 @@ class Faults:
                 return fired[0]
         return None
 
-    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, tenant: str | None) -> None:
-        """Answer the request through the first matching fault, or pass it to ``app`` when none fires. The front
-        door (http/front.py) calls this for every request but the control plane's, which is never faulted."""
-        fault = self.match(scope["method"], scope["path"], tenant)
-        if fault is None:
-            await app(scope, receive, send)
-            return
+    async def fire(
+        self, fault: FaultSpec, app: ASGIApp, scope: Scope, receive: Receive, send: Send, tenant: str | None
+    ) -> None:
+        """Answer the request through ``fault`` (``match`` found it for this request). The front door
+        (http/front.py) matches every request but the control plane's, which is never faulted."""
         if fault.action in CUTS:
             connection_of(scope, fault.action)  # fail before any delay, not after
         delay = self.delay(fault)

@@ -72,10 +72,11 @@ class FrontDoor:
             elif declared > self.max_bytes:
                 await too_large(declared, self.max_bytes)(scope, receive, send)
                 return
-        if path.startswith(CONTROL_PREFIX):
+        fault = None if path.startswith(CONTROL_PREFIX) else self.faults.match(scope["method"], path, tenant)
+        if fault is None:
             await self.app(scope, receive, send)
         else:
-            await self.faults.serve(self.app, scope, receive, send, tenant)
+            await self.faults.fire(fault, self.app, scope, receive, send, tenant)
 
 
 def read_head(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, str | None]:
