@@ -17,7 +17,7 @@ from mock_server.contract.catalog import default_catalog
 from mock_server.model.predictions import TERMINAL
 from mock_server.testing.client import ControlError, FakeWaveSpeed
 
-# FaultMiddleware notes "fault <id>: status <code>" on the journal entry of a request it answered.
+# The faults note "fault <id>: status <code>" on the journal entry of a request they answered.
 _FAULT_NOTE = re.compile(r"^fault (\d+): status (\d+)")
 _LISTED = 5  # violations of one kind shown per prediction before "... and N more"
 
