@@ -259,6 +259,8 @@ class Faults:
         self.store = store
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        # Every request reads the faults: kept under the store's version they were read at (see Store.version).
+        self._faults: tuple[int, tuple[FaultSpec, ...]] | None = None
 
     def add(self, spec: Mapping[str, Any] | FaultSpec) -> FaultSpec:
         fault = spec if isinstance(spec, FaultSpec) else parse_fault(spec)
@@ -266,9 +268,13 @@ class Faults:
         self.store.put("fault", f"{fault.id:012d}", _to_record(fault), tenant=fault.tenant or "")
         return fault
 
-    def _all(self) -> list[FaultSpec]:
-        faults = [_from_record(r) for r in self.store.records("fault")]
-        faults.sort(key=lambda f: f.id)
+    def _all(self) -> tuple[FaultSpec, ...]:
+        """Never changed in place (a fault's use is counted by an update of its record, which moves the version)."""
+        version, cached = self.store.version(), self._faults
+        if version is not None and cached is not None and cached[0] == version:
+            return cached[1]
+        faults = tuple(sorted((_from_record(r) for r in self.store.records("fault")), key=lambda f: f.id))
+        self._faults = None if version is None else (version, faults)
         return faults
 
     def clear(self, tenant: str | None = None) -> None:

@@ -108,6 +108,7 @@ class Backend:
         self.slots = Slots(store, settings.max_concurrency, self._running, clock) if settings.max_concurrency else None
         self.images = images.ImageCache(settings.image_cache_bytes)
         self._ids = random.Random()
+        self._unseeded_at: int | None = None  # the store version at which the id sequence was last read unseeded
         # Called once per prediction, by whichever worker moves it to a terminal state (charges, webhooks).
         self.on_terminal: list[Listener] = []
         # Called with each new prediction, on the server's loop (e.g. webhook timers).
@@ -124,7 +125,10 @@ class Backend:
     def new_id(self) -> str:
         """32 hex digits: random, or with a seed the same sequence on every run (and across workers)."""
         # Read first: unseeded (the usual case) needs no write, and on Redis a read is one round trip where an
-        # atomic update is three.
+        # atomic update is three. Unseeded at the store's current version (see Store.version): no read either.
+        version = self.store.version()
+        if version is not None and version == self._unseeded_at:
+            return f"{self._ids.getrandbits(128):032x}"
         state = self.store.get("server", "ids")
         if state is None:  # the first id since the store was made (or reset)
             self.store.add("server", "ids", {"seed": self.settings.seed, "n": 0}, ttl=SERVER_TTL)
@@ -132,6 +136,7 @@ class Backend:
         if state is not None and state["seed"] is not None:
             state = self.store.update("server", "ids", _next_in_sequence)
         if state is None or state["seed"] is None:
+            self._unseeded_at = version
             # Ids need to be unique, not unguessable; a generator of our own, because tests (hypothesis) reseed
             # the global one.
             return f"{self._ids.getrandbits(128):032x}"

@@ -19,8 +19,18 @@ class Clock:
         self.frozen = frozen
         self.store: Store = store if store is not None else MemoryStore()
         self._start = start
+        # Read on every request: kept under the store's version it was read at (see Store.version).
+        self._read: tuple[int, Record] | None = None
 
     def _state(self) -> Record:
+        version, cached = self.store.version(), self._read
+        if version is not None and cached is not None and cached[0] == version:
+            return cached[1]
+        found = self._fetch()
+        self._read = None if version is None else (version, found)
+        return found
+
+    def _fetch(self) -> Record:
         found = self.store.get("clock", "clock")
         if found is None:
             # The first worker to look fixes a frozen clock's start; the others read the same record.

@@ -106,6 +106,10 @@ class Rules:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Every submit reads the rules and its model's behaviour: kept under the store's version they were read at
+        # (see Store.version), as (version, value). Never changed in place: replaced whole.
+        self._rules: tuple[int, tuple[Rule, ...]] | None = None
+        self._behaviours: tuple[int, dict[tuple[str, str | None], ModelBehaviour]] | None = None
 
     def enqueue(
         self,
@@ -124,9 +128,15 @@ class Rules:
 
     def rules(self, tenant: str | None = None) -> list[Rule]:
         """Rules in the order they were queued; with ``tenant``, only those scoped to it."""
-        found = [Rule.from_record(r) for r in self.store.records("rule")]
-        found.sort(key=lambda r: r.id)
-        return [r for r in found if tenant is None or r.tenant == tenant]
+        return [r for r in self._all() if tenant is None or r.tenant == tenant]
+
+    def _all(self) -> tuple[Rule, ...]:
+        version, cached = self.store.version(), self._rules
+        if version is not None and cached is not None and cached[0] == version:
+            return cached[1]
+        found = tuple(sorted((Rule.from_record(r) for r in self.store.records("rule")), key=lambda r: r.id))
+        self._rules = None if version is None else (version, found)
+        return found
 
     def take(self, tenant: str, model: str, prompt: str) -> Outcome:
         """The outcome of the first matching rule, using it up; a plain success when none matches."""
@@ -168,6 +178,19 @@ class Rules:
 
     def behaviour_for(self, model: str, tenant: str | None = None) -> ModelBehaviour:
         """Each field from the most specific layer that sets it: tenant+model, tenant, model, "*"."""
+        version, cached = self.store.version(), self._behaviours
+        if version is not None and cached is not None and cached[0] == version:
+            known = cached[1].get((model, tenant))
+            if known is not None:
+                return known
+        behaviour = self._read_behaviour(model, tenant)
+        if version is not None:
+            # Bounded by the models and keys a run uses; started afresh when the version moves (or it grows large).
+            found = cached[1] if cached is not None and cached[0] == version and len(cached[1]) < 4096 else {}
+            self._behaviours = (version, {**found, (model, tenant): behaviour})
+        return behaviour
+
+    def _read_behaviour(self, model: str, tenant: str | None) -> ModelBehaviour:
         keys = [f"|{model}", "|*"]
         if tenant is not None:
             keys[:0] = [f"{tenant}|{model}", f"{tenant}|*"]

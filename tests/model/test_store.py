@@ -224,3 +224,72 @@ def test_a_full_reset_keeps_the_server_identity_and_the_clock(store: Store) -> N
     assert store.reset() == 1
     assert store.get("server", "webhook-secret") == {"secret": "whsec_x"}
     assert store.get("clock", "clock") == {"start": 1.0, "offset": 5.0}
+
+
+def test_the_version_moves_with_every_change_to_server_wide_state_and_only_then() -> None:
+    now = [1000.0]
+    store = MemoryStore(LIMITS, clock=lambda: now[0])
+    seen = [store.version()]
+
+    def moved() -> bool:
+        seen.append(store.version())
+        return seen[-1] != seen[-2]
+
+    store.put("prediction", "p1", {"n": 1})
+    store.update("prediction", "p1", lambda r: {**r, "n": 2})
+    store.append("journal", {"n": 1})
+    store.incr("rule.seq")
+    assert not moved()  # predictions, logs and counters are not server-wide state
+    store.put("rule", "r1", {"n": 1}, ttl=5)
+    assert moved()
+    assert store.update("rule", "r1", lambda r: None) == {"n": 1}
+    assert not moved()  # left unchanged
+    store.update("rule", "r1", lambda r: {**r, "n": 2})
+    assert moved()
+    assert store.add("fault", "f1", {"n": 1}) and moved()
+    assert not store.add("fault", "f1", {"n": 2}) and not moved()
+    store.update("fault", "f1", lambda r: DELETE)
+    assert moved()
+    assert store.delete("behaviour", "nope") is False and not moved()
+    store.put("clock", "clock", {"offset": 0.0})
+    assert moved()
+    store.reset("someone")
+    assert moved()
+    now[0] += 6  # the rule's five seconds are up: expiring is a change too, read or not
+    assert moved()
+    assert not moved()
+    assert store.records("rule") == []
+
+
+def test_a_store_other_processes_write_has_no_version(redis_url: str) -> None:
+    store = store_from_url(redis_url, LIMITS)
+    try:
+        assert store.version() is None
+    finally:
+        store.close()
+
+
+def test_what_readers_keep_under_the_version_follows_every_change_and_expiry() -> None:
+    from mock_server.http.faults import Faults
+    from mock_server.model.predictions import Outcome
+    from mock_server.model.rules import Rules
+
+    now = [1000.0]
+    store = MemoryStore(Limits(record_ttl=5), clock=lambda: now[0])
+    rules, faults = Rules(store), Faults(store)
+    assert rules.rules() == [] and faults.match("GET", "/x", None) is None
+    assert rules.behaviour_for("m").progression is None
+
+    rules.enqueue(Outcome(), model="m", times=None)
+    faults.add({"path": "/x", "status": 503, "times": 1})
+    rules.set_behaviour("m", progression="polls")
+    assert [r.model for r in rules.rules()] == ["m"]
+    assert rules.behaviour_for("m").progression == "polls"
+    fired = faults.match("GET", "/x", None)
+    assert fired is not None and fired.status == 503
+    assert faults.match("GET", "/x", None) is None  # its one use is spent
+
+    faults.add({"path": "/x", "status": 500})
+    now[0] += 6  # every record above has expired
+    assert rules.rules() == [] and faults.match("GET", "/x", None) is None
+    assert rules.behaviour_for("m").progression is None

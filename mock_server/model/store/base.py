@@ -41,6 +41,10 @@ may run more than once (optimistic retry), so it must not have side effects beyo
 DAY = 24 * 3600.0
 SERVER_TTL = 30 * DAY  # the server's identity (webhook secret, id sequence) and clock: rewritten on every change
 
+SERVER_KINDS = frozenset({"fault", "rule", "behaviour", "server", "clock"})
+"""Record kinds every request reads (faults, outcome rules, model behaviour, the id sequence, the clock) and only
+the control plane (or a rule's or fault's use) writes: ``Store.version`` tells their readers when to read again."""
+
 PERSISTENT_KINDS = ("server", "clock")
 """Record kinds a reset of everything keeps: forgetting them would change the webhook secret clients hold, or
 move the clock backwards."""
@@ -118,6 +122,13 @@ class Store(Protocol):
     def put_blob(self, key: str, mime: str, data: bytes) -> None: ...
 
     def get_blob(self, key: str) -> tuple[str, bytes] | None: ...
+
+    # --- the server-wide state's version --------------------------------------------------------------------
+
+    def version(self) -> int | None:
+        """A number that changes whenever a record of ``SERVER_KINDS`` is written, deleted or expires, so a reader
+        may keep what it read under the number it saw before reading. None: this store cannot tell (a store other
+        processes write to), and every read must go to it."""
 
     # --- housekeeping -------------------------------------------------------------------------------------
 

@@ -6,13 +6,14 @@ was handed, and both stores behave the same under the one behavioural test suite
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, cast
 
-from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, Change, Limits, Record, dumps, loads
+from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, SERVER_KINDS, Change, Limits, Record, dumps, loads
 
 # One record: (tenant, expires at (0: never), serialized record). A plain tuple of a string, a float and bytes,
 # which the garbage collector stops tracking (it does so for exact tuples only): a store of 100,000 records is then
@@ -44,6 +45,10 @@ class MemoryStore:
         self._claims: dict[str, float] = {}
         self._blobs: OrderedDict[str, tuple[float, str, bytes]] = OrderedDict()
         self._blob_bytes = 0
+        # Bumped (under the lock) by every change to a record of SERVER_KINDS; the earliest expiry among them, so
+        # that expiring is a change too.
+        self._version = 0
+        self._server_expiry = math.inf
 
     # --- records ------------------------------------------------------------------------------------------
 
@@ -52,6 +57,7 @@ class MemoryStore:
         slot = None if table is None else table.get(key)
         if slot is not None and slot[EXPIRES] and slot[EXPIRES] <= self._now():
             del self._kinds[kind][key]
+            self._changed(kind)
             return None
         return slot
 
@@ -63,6 +69,7 @@ class MemoryStore:
         table = self._kinds.setdefault(kind, OrderedDict())
         table.pop(key, None)
         table[key] = slot
+        self._changed(kind, slot[EXPIRES])
         now = self._now()
         # Insertion order is expiry order for one TTL, so the sweep stops at the first live record.
         while table:
@@ -109,18 +116,23 @@ class MemoryStore:
             result = change(loads(slot[RAW]))
             if result is DELETE:
                 del self._kinds[kind][key]
+                self._changed(kind)
                 return None
             if result is None:
                 return loads(slot[RAW])  # type: ignore[no-any-return]
             assert isinstance(result, dict)
             raw = dumps(result)
             self._kinds[kind][key] = (slot[TENANT], slot[EXPIRES], raw)  # keeps its place and expiry: Redis KEEPTTL
+            self._changed(kind)
             return loads(raw)  # type: ignore[no-any-return]
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
             table = self._kinds.get(kind)
-            return table is not None and table.pop(key, None) is not None
+            if table is None or table.pop(key, None) is None:
+                return False
+            self._changed(kind)
+            return True
 
     def records(self, kind: str, tenant: str | None = None) -> list[Record]:
         now = self._now()
@@ -131,6 +143,32 @@ class MemoryStore:
                 if (tenant is None or s[TENANT] == tenant) and not (s[EXPIRES] and s[EXPIRES] <= now)
             ]
         return [loads(raw) for raw in raws]
+
+    # --- the server-wide state's version --------------------------------------------------------------------
+
+    def version(self) -> int:
+        if self._server_expiry <= self._now():
+            with self._lock:
+                now = self._now()
+                if self._server_expiry <= now:  # a record of SERVER_KINDS expired: its readers read again
+                    self._version += 1
+                    self._server_expiry = min(
+                        (
+                            slot[EXPIRES]
+                            for kind in SERVER_KINDS
+                            for slot in self._kinds.get(kind, {}).values()
+                            if slot[EXPIRES] > now
+                        ),
+                        default=math.inf,
+                    )
+        return self._version
+
+    def _changed(self, kind: str, expires: float = 0.0) -> None:
+        """Call with the lock held, after changing a record of ``kind`` (``expires``: its new expiry, if any)."""
+        if kind in SERVER_KINDS:
+            self._version += 1
+            if expires and expires < self._server_expiry:
+                self._server_expiry = expires
 
     # --- logs ---------------------------------------------------------------------------------------------
 
@@ -217,6 +255,7 @@ class MemoryStore:
 
     def reset(self, tenant: str | None = None) -> int:
         with self._lock:
+            self._version += 1
             if tenant is None:
                 removed = sum(len(t) for k, t in self._kinds.items() if k not in PERSISTENT_KINDS)
                 self._kinds = {k: t for k, t in self._kinds.items() if k in PERSISTENT_KINDS}

@@ -493,6 +493,11 @@ class RedisStore:
 
     # --- housekeeping -------------------------------------------------------------------------------------
 
+    def version(self) -> None:
+        # Other workers and hosts write this store: a version would have to be bumped inside every write script,
+        # and a record's expiry in Redis changes nothing anyone could count. So every read goes to Redis.
+        return None
+
     def reset(self, tenant: str | None = None) -> int:
         if tenant is not None:
             return int(self._reset_tenant(args=[self.prefix, tenant]))
