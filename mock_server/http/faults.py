@@ -22,7 +22,7 @@ from mock_server.contract.errors import JsonResponse
 from mock_server.http.journal import FAULT_NOTE, flush_journal
 from mock_server.http.routes import RESERVED
 from mock_server.logs import event, get_logger
-from mock_server.model.store import DELETE, Deleted, MemoryStore, Record, Store
+from mock_server.model.store import DELETE, Deleted, Kept, MemoryStore, Record, Store
 
 Action = Literal["status", "latency", "reset", "empty", "truncate"]
 Distribution = Literal["fixed", "uniform", "exponential", "normal"]
@@ -259,8 +259,7 @@ class Faults:
         self.store = store
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        # Every request reads the faults: kept under the store's version they were read at (see Store.version).
-        self._faults: tuple[int, tuple[FaultSpec, ...]] | None = None
+        self._faults = Kept(self.store, self._read)  # every request reads them
 
     def add(self, spec: Mapping[str, Any] | FaultSpec) -> FaultSpec:
         fault = spec if isinstance(spec, FaultSpec) else parse_fault(spec)
@@ -269,13 +268,10 @@ class Faults:
         return fault
 
     def _all(self) -> tuple[FaultSpec, ...]:
-        """Never changed in place (a fault's use is counted by an update of its record, which moves the version)."""
-        version, cached = self.store.version(), self._faults
-        if version is not None and cached is not None and cached[0] == version:
-            return cached[1]
-        faults = tuple(sorted((_from_record(r) for r in self.store.records("fault")), key=lambda f: f.id))
-        self._faults = None if version is None else (version, faults)
-        return faults
+        return self._faults.get()  # a fault's use is an update of its record, which moves the store's version
+
+    def _read(self) -> tuple[FaultSpec, ...]:
+        return tuple(sorted((_from_record(r) for r in self.store.records("fault")), key=lambda f: f.id))
 
     def clear(self, tenant: str | None = None) -> None:
         """Remove every fault, or only those scoped to ``tenant``."""

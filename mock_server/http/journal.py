@@ -207,9 +207,12 @@ def redact(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return result
 
 
-def decode_body(captured: bytes, total: int, content_type: str, parsed: tuple[int, Any] | None = None) -> Any:
+def decode_body(
+    captured: bytes | bytearray, total: int, content_type: str, parsed: tuple[int, Any] | None = None
+) -> Any:
     """JSON decoded, else text up to 64 KiB, else ``"<N bytes binary>"``; None for no body. ``parsed``: what a
-    route already parsed from these bytes (their length and the value)."""
+    route already parsed from these bytes (their length and the value). ``captured`` is read, never kept: a
+    request's buffer is passed as it is, not copied."""
     if total == 0:
         return None
     content_type = content_type.lower()
@@ -219,7 +222,7 @@ def decode_body(captured: bytes, total: int, content_type: str, parsed: tuple[in
         if parsed is not None and parsed[0] == total:
             return parsed[1]
         try:  # strict: NaN or a lone surrogate kept here would make /_mock/journal unrenderable, deep nesting crash
-            return parse_json(captured)
+            return parse_json(bytes(captured))
         except BadRequest:
             pass
     head = captured[:TEXT_LIMIT]
@@ -350,7 +353,7 @@ class Recording:
                 "path": path,
                 "query": parse_query(query) if query else {},
                 "headers": redact_raw(tuple(scope["headers"])),
-                "body": self._body(extensions.get(PARSED_BODY)),
+                "body": decode_body(self.body, self.total, self.content_type, extensions.get(PARSED_BODY)),
                 "status": status,
                 "latency_ms": (time.perf_counter() - self.started) * 1000,
                 "tenant": self.tenant,
@@ -361,12 +364,6 @@ class Recording:
                 "size": self.total,
             }
         )
-
-    def _body(self, parsed: tuple[int, Any] | None) -> Any:
-        # A JSON body the route parsed, whole: its value, as decode_body would keep it, without copying the bytes.
-        if parsed is not None and "json" in self.content_type and parsed[0] == self.total == len(self.body):
-            return parsed[1]
-        return decode_body(bytes(self.body), self.total, self.content_type, parsed)
 
     def _on_receive(self, message: Message) -> None:
         if message["type"] != "http.request":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from mock_server.model.store import SERVER_TTL, MemoryStore, Record, Store
+from mock_server.model.store import SERVER_TTL, Kept, MemoryStore, Record, Store
 
 
 class Clock:
@@ -19,18 +19,12 @@ class Clock:
         self.frozen = frozen
         self.store: Store = store if store is not None else MemoryStore()
         self._start = start
-        # Read on every request: kept under the store's version it was read at (see Store.version).
-        self._read: tuple[int, Record] | None = None
+        self._kept = Kept(self.store, self._read)  # read on every request
 
     def _state(self) -> Record:
-        version, cached = self.store.version(), self._read
-        if version is not None and cached is not None and cached[0] == version:
-            return cached[1]
-        found = self._fetch()
-        self._read = None if version is None else (version, found)
-        return found
+        return self._kept.get()
 
-    def _fetch(self) -> Record:
+    def _read(self) -> Record:
         found = self.store.get("clock", "clock")
         if found is None:
             # The first worker to look fixes a frozen clock's start; the others read the same record.

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mock_server.model.predictions import CANCELLED, COMPLETED, FAILED, TASK_ERRORS, TIMEOUT, Outcome
-from mock_server.model.store import DELETE, Deleted, Record, Store
+from mock_server.model.store import DELETE, Deleted, Kept, Record, Store
 
 OUTCOME_STATUSES = (COMPLETED, FAILED, CANCELLED, TIMEOUT)
 
@@ -106,9 +106,8 @@ class Rules:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        # Every submit reads the rules and its model's behaviour: kept under the store's version they were read at
-        # (see Store.version), as (version, value). Never changed in place: replaced whole.
-        self._rules: tuple[int, tuple[Rule, ...]] | None = None
+        # Every submit reads the rules and its model's behaviour: kept until the store's version moves.
+        self._rules = Kept(store, self._read)
         self._behaviours: tuple[int, dict[tuple[str, str | None], ModelBehaviour]] | None = None
 
     def enqueue(
@@ -131,12 +130,10 @@ class Rules:
         return [r for r in self._all() if tenant is None or r.tenant == tenant]
 
     def _all(self) -> tuple[Rule, ...]:
-        version, cached = self.store.version(), self._rules
-        if version is not None and cached is not None and cached[0] == version:
-            return cached[1]
-        found = tuple(sorted((Rule.from_record(r) for r in self.store.records("rule")), key=lambda r: r.id))
-        self._rules = None if version is None else (version, found)
-        return found
+        return self._rules.get()
+
+    def _read(self) -> tuple[Rule, ...]:
+        return tuple(sorted((Rule.from_record(r) for r in self.store.records("rule")), key=lambda r: r.id))
 
     def take(self, tenant: str, model: str, prompt: str) -> Outcome:
         """The outcome of the first matching rule, using it up; a plain success when none matches."""

@@ -6,7 +6,7 @@ backend only needs the protocol in ``base.py`` and a scheme here.
 
 from __future__ import annotations
 
-from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, SERVER_TTL, Deleted, Limits, Record, Store
+from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, SERVER_TTL, Deleted, Kept, Limits, Record, Store
 from mock_server.model.store.memory import MemoryStore
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "PERSISTENT_KINDS",
     "SERVER_TTL",
     "Deleted",
+    "Kept",
     "Limits",
     "MemoryStore",
     "Record",

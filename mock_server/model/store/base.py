@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -140,6 +140,30 @@ class Store(Protocol):
         """Sizes, for the benchmark and the soak test."""
 
     def close(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+class Kept(Generic[T]):
+    """What ``read`` returns, read again only when ``store.version()`` has moved (or is None): for server-wide
+    state, which every request reads and the control plane seldom writes. The value is shared by every caller, so
+    none may change it in place."""
+
+    def __init__(self, store: Store, read: Callable[[], T]) -> None:
+        self.store = store
+        self.read = read
+        self._kept: tuple[int, T] | None = None
+
+    def get(self) -> T:
+        # The version is taken before the read: a change during the read leaves a newer value under an older
+        # version, which the next call reads again.
+        version, kept = self.store.version(), self._kept
+        if version is not None and kept is not None and kept[0] == version:
+            return kept[1]
+        value = self.read()
+        self._kept = None if version is None else (version, value)
+        return value
 
 
 _EXACT = b"J"  # marks a record orjson could not write (an integer beyond 64 bits): read it back with json, exactly
