@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
+from mock_server.model import _imaging
 from mock_server.model.images import (
     ASPECT_RESOLUTIONS,
     EXT,
@@ -592,3 +593,53 @@ def test_fixture_images_are_small_real_images(name: str) -> None:
     im = decode(path.read_bytes())
     assert im.size == FIXTURE_FILES[name]
     assert im.format == ("JPEG" if name.endswith(".jpg") else "PNG")
+
+
+class _Libc:
+    """Stands in for glibc's handle: records mallopt calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def gnu_get_libc_version(self) -> bytes:
+        return b"2.36"
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append((param, value))
+        return 1
+
+
+@pytest.fixture
+def fake_libc(monkeypatch: pytest.MonkeyPatch) -> _Libc:
+    import ctypes
+
+    libc = _Libc()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(_imaging.sys, "platform", "linux")
+    for name in _imaging._MALLOC_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    return libc
+
+
+def test_picture_buffers_stay_on_the_heap(fake_libc: _Libc) -> None:
+    # Unwrapped: the cached function has already run in this process.
+    _imaging.heap_for_pictures.__wrapped__()
+    assert fake_libc.calls == [(-3, 32 * 1024 * 1024), (-1, 64 * 1024 * 1024)]
+
+
+@pytest.mark.parametrize("name", ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"])
+def test_a_user_s_malloc_tunables_are_left_alone(fake_libc: _Libc, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "1048576")
+    _imaging.heap_for_pictures.__wrapped__()
+    assert fake_libc.calls == []
+
+
+def test_malloc_is_left_alone_off_glibc(fake_libc: _Libc, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(_Libc, "gnu_get_libc_version")
+    _imaging.heap_for_pictures.__wrapped__()
+    assert fake_libc.calls == []
+
+
+def test_rendering_sets_the_heap_up_once_per_process() -> None:
+    render(ImageSpec(model=MODEL, prompt="p", seed=1, index=0, width=32, height=32, fmt="png", params_digest=""))
+    assert _imaging.heap_for_pictures.cache_info().currsize == 1

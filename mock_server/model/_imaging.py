@@ -7,16 +7,49 @@ primitives are used (no per-pixel Python loops).
 from __future__ import annotations
 
 import colorsys
+import functools
 import hashlib
 import io
 import math
-from typing import TYPE_CHECKING, TypeAlias
+import os
+import sys
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from mock_server.model._image_meta import ImageInputError
 
 # Pillow is imported by the functions that draw: starting a server (a test fixture) loads none of it.
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
+
+
+# glibc's malloc tunables (mallopt parameter numbers) and the values pictures want; see heap_for_pictures.
+_M_TRIM_THRESHOLD: Final = -1
+_M_MMAP_THRESHOLD: Final = -3
+_MMAP_THRESHOLD: Final = 32 * 1024 * 1024  # glibc's own ceiling for its moving threshold
+_TRIM_THRESHOLD: Final = 64 * 1024 * 1024
+_MALLOC_SETTINGS: Final = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+
+
+@functools.cache
+def heap_for_pictures() -> None:
+    """Have glibc serve picture buffers from its heap and keep what they free, once per process.
+
+    By default glibc maps every allocation above 128 KiB (a 1024x1024 picture is 4 MiB) straight from the kernel
+    and unmaps it when freed, raising that threshold only as it sees such frees: the first renders of each size in
+    a fresh process, which is what a test run's fixture server does, then fault in every page anew (~1,700 faults,
+    a third of a 1024x1024 JPEG's render time). Left alone where the user set these tunables, and off glibc."""
+    if sys.platform != "linux" or any(name in os.environ for name in _MALLOC_SETTINGS):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 (present on glibc only; musl's mallopt does nothing)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 class Stream:
@@ -62,6 +95,7 @@ def background(stream: Stream, width: int, height: int) -> Image.Image:
     and the colours as a palette)."""
     from PIL import Image, ImageOps
 
+    heap_for_pictures()
     ramp = Image.linear_gradient("L")  # 256x256, black at the top to white at the bottom
     column = ramp.crop((0, 0, 1, 256)).resize((1, height), Image.Resampling.BILINEAR)
     row = ramp.crop((0, 0, 1, 256)).transpose(Image.Transpose.ROTATE_270)
@@ -133,6 +167,7 @@ def open_source(data: bytes, width: int, height: int) -> Image.Image:
     """Decode an input image, upright and flattened to RGB, cover-fitted (centre crop) to width x height."""
     from PIL import Image, ImageOps
 
+    heap_for_pictures()
     try:
         with Image.open(io.BytesIO(data)) as opened:
             side = max(width, height)
