@@ -13,6 +13,7 @@ from mock_server.http.app import create_app
 from mock_server.http.server import RunningServer, run_in_thread
 from mock_server.model.backend import Backend
 from mock_server.settings import Settings
+from tests.fixtures.stopping import join_stopped, stop_soon
 
 pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.webhook_receiver"]
 
@@ -60,6 +61,12 @@ class Live:
         raise AssertionError(f"prediction {prediction_id} did not finish in {max_polls} polls")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _servers_stop_by_the_end_of_the_session() -> Iterator[None]:
+    yield
+    join_stopped()
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return default_catalog()
@@ -80,14 +87,14 @@ def start_server() -> Iterator[Callable[..., Live]]:
     yield start
     for live in started:
         live.http.close()
-        live.running.stop()
+        stop_soon(live.running)
 
 
 @pytest.fixture(scope="module")
 def shared_server() -> Iterator[RunningServer]:
     running = run_in_thread(create_app(Settings(progression="polls")))
     yield running
-    running.stop()
+    stop_soon(running)
 
 
 @pytest.fixture
