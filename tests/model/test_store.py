@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mock_server.model.store import DELETE, Limits, MemoryStore, Store, store_from_url
+from mock_server.model.store.memory import Table
 
 LIMITS = Limits(record_ttl=60, max_records=5, log_entries=4, log_bytes=400, blob_ttl=60)
 
@@ -293,3 +297,52 @@ def test_what_readers_keep_under_the_version_follows_every_change_and_expiry() -
     now[0] += 6  # every record above has expired
     assert rules.rules() == [] and faults.match("GET", "/x", None) is None
     assert rules.behaviour_for("m").progression is None
+
+
+# Few keys, so that deletes and inserts again of the same key are common: what makes an order entry stale.
+_KEYS = st.sampled_from([f"k{i}" for i in range(12)])
+_OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("insert"), _KEYS, st.binary(max_size=3)),
+        st.tuples(st.just("rewrite"), _KEYS, st.binary(max_size=3)),
+        st.tuples(st.just("pop"), _KEYS, st.just(b"")),
+        st.tuples(st.just("pop_oldest"), st.just(""), st.just(b"")),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_OPERATIONS)
+def test_a_table_keeps_records_and_their_order_as_one_ordered_dict_would(
+    operations: list[tuple[str, str, bytes]],
+) -> None:
+    table, model = Table(), OrderedDict[str, bytes]()
+    for operation, key, raw in operations:
+        if operation == "insert":
+            table.insert(key, "tenant", 0.0, raw)
+            model.pop(key, None)
+            model[key] = raw
+        elif operation == "rewrite" and key in model:  # in place: the record keeps its place
+            table.rewrite(key, raw)
+            model[key] = raw
+        elif operation == "pop":
+            assert (table.pop(key) is None) == (model.pop(key, None) is None)
+        elif operation == "pop_oldest":
+            oldest = table.oldest()
+            assert (oldest[0] if oldest else None) == next(iter(model), None)
+            if oldest is not None:
+                table.pop(oldest[0])
+                model.popitem(last=False)
+        assert len(table) == len(model)
+        assert [(key, slot[2]) for key, slot in table.items()] == list(model.items())
+        assert all((slot := table.get(key)) is not None and slot[2] == raw for key, raw in model.items())
+
+
+def test_a_key_inserted_again_and_again_leaves_no_trail() -> None:
+    table = Table()
+    table.insert("kept", "tenant", 0.0, b"x")  # the oldest record stays, so stale entries never reach the front
+    for _ in range(10_000):
+        table.insert("again", "tenant", 0.0, b"y")
+    assert len(table) == 2
+    assert len(table._order) <= 2 * len(table) + 64 + 1  # stale (key, stamp) entries are dropped, not kept

@@ -15,13 +15,89 @@ from typing import Any, ClassVar, Final, cast
 
 from mock_server.model.store.base import DELETE, PERSISTENT_KINDS, SERVER_KINDS, Change, Limits, Record, dumps, loads
 
-# One record: (tenant, expires at (0: never), serialized record). A plain tuple of a string, a float and bytes,
-# which the garbage collector stops tracking (it does so for exact tuples only): a store of 100,000 records is then
-# not walked by every full collection.
-_Slot = tuple[str, float, bytes]
+# One record: (tenant, expires at (0: never), serialized record, its insertion's stamp). A plain tuple of a string,
+# a float, bytes and an int, which the garbage collector stops tracking (it does so for exact tuples only): a store
+# of 100,000 records is then not walked by every full collection.
+_Slot = tuple[str, float, bytes, int]
 TENANT: Final = 0
 EXPIRES: Final = 1
 RAW: Final = 2
+STAMP: Final = 3
+SHARDS: Final = 64
+
+
+class Table:
+    """One kind's records, found by key in one of 64 dicts (by the key's hash) and kept in insertion order by a
+    deque of (key, stamp), one per insertion.
+
+    One dict holding every record stalls the server whenever it grows: it is copied whole, with every request
+    waiting behind the copy. An OrderedDict of 350,000 records took 60 ms to double here, a plain dict 21 ms; a
+    shard grows at a 64th of the size. A deque grows block by block. An order entry whose key has since been
+    deleted, or inserted again, is stale: it is skipped where it is met, and the deque is rebuilt without such
+    entries once they outnumber the records."""
+
+    __slots__ = ("_shards", "_order", "_stamp", "size")
+
+    def __init__(self) -> None:
+        self._shards: list[dict[str, _Slot]] = [{} for _ in range(SHARDS)]
+        self._order: deque[tuple[str, int]] = deque()
+        self._stamp = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get(self, key: str) -> _Slot | None:
+        return self._shards[hash(key) % SHARDS].get(key)
+
+    def insert(self, key: str, tenant: str, expires: float, raw: bytes) -> None:
+        """Add ``key``'s record, or replace it: either way it becomes the newest."""
+        shard = self._shards[hash(key) % SHARDS]
+        self._stamp += 1
+        if shard.pop(key, None) is None:
+            self.size += 1
+        shard[key] = (tenant, expires, raw, self._stamp)
+        self._order.append((key, self._stamp))
+        if len(self._order) > 2 * self.size + 64:
+            self._order = deque(self._current())
+
+    def rewrite(self, key: str, raw: bytes) -> _Slot:
+        """Change the record of a present ``key`` in place: it keeps its tenant, expiry and place."""
+        shard = self._shards[hash(key) % SHARDS]
+        tenant, expires, _, stamp = shard[key]
+        slot = shard[key] = (tenant, expires, raw, stamp)
+        return slot
+
+    def pop(self, key: str) -> _Slot | None:
+        slot = self._shards[hash(key) % SHARDS].pop(key, None)
+        if slot is not None:
+            self.size -= 1
+        return slot
+
+    def oldest(self) -> tuple[str, _Slot] | None:
+        order = self._order
+        while order:
+            key, stamp = order[0]
+            slot = self.get(key)
+            if slot is not None and slot[STAMP] == stamp:
+                return key, slot
+            order.popleft()
+        return None
+
+    def items(self) -> list[tuple[str, _Slot]]:
+        """Every record, oldest first (a list: the caller may delete while going through it)."""
+        return [(key, self._shards[hash(key) % SHARDS][key]) for key, _ in self._current()]
+
+    def values(self) -> list[_Slot]:
+        return [slot for _, slot in self.items()]
+
+    def _current(self) -> list[tuple[str, int]]:
+        current = []
+        for key, stamp in self._order:
+            slot = self.get(key)
+            if slot is not None and slot[STAMP] == stamp:
+                current.append((key, stamp))
+        return current
 
 
 @dataclass
@@ -39,7 +115,7 @@ class MemoryStore:
         self.limits = limits or Limits()
         self._now = clock
         self._lock = threading.RLock()
-        self._kinds: dict[str, OrderedDict[str, _Slot]] = {}
+        self._kinds: dict[str, Table] = {}
         self._logs: dict[str, _Log] = {}
         self._counters: dict[tuple[str, str], float] = {}
         self._claims: dict[str, float] = {}
@@ -56,7 +132,7 @@ class MemoryStore:
         table = self._kinds.get(kind)
         slot = None if table is None else table.get(key)
         if slot is not None and slot[EXPIRES] and slot[EXPIRES] <= self._now():
-            del self._kinds[kind][key]
+            self._kinds[kind].pop(key)
             self._changed(kind)
             return None
         return slot
@@ -65,31 +141,32 @@ class MemoryStore:
         ttl = self.limits.record_ttl if ttl is None else ttl
         return self._now() + ttl if ttl else 0.0
 
-    def _insert(self, kind: str, key: str, slot: _Slot) -> None:
-        table = self._kinds.setdefault(kind, OrderedDict())
-        table.pop(key, None)
-        table[key] = slot
-        self._changed(kind, slot[EXPIRES])
+    def _insert(self, kind: str, key: str, tenant: str, expires: float, raw: bytes) -> None:
+        table = self._kinds.get(kind)
+        if table is None:
+            table = self._kinds[kind] = Table()
+        table.insert(key, tenant, expires, raw)
+        self._changed(kind, expires)
         now = self._now()
         # Insertion order is expiry order for one TTL, so the sweep stops at the first live record.
-        while table:
-            first = next(iter(table.values()))
-            if len(table) > self.limits.max_records or (first[EXPIRES] and first[EXPIRES] <= now):
-                table.popitem(last=False)
+        while (oldest := table.oldest()) is not None:
+            first, slot = oldest
+            if len(table) > self.limits.max_records or (slot[EXPIRES] and slot[EXPIRES] <= now):
+                table.pop(first)
             else:
                 break
 
     def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
         raw = dumps(record)
         with self._lock:
-            self._insert(kind, key, (tenant, self._expiry(ttl), raw))
+            self._insert(kind, key, tenant, self._expiry(ttl), raw)
 
     def add(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> bool:
         raw = dumps(record)
         with self._lock:
             if self._live(kind, key) is not None:
                 return False
-            self._insert(kind, key, (tenant, self._expiry(ttl), raw))
+            self._insert(kind, key, tenant, self._expiry(ttl), raw)
             return True
 
     def get(self, kind: str, key: str) -> Record | None:
@@ -115,21 +192,21 @@ class MemoryStore:
                 return None
             result = change(loads(slot[RAW]))
             if result is DELETE:
-                del self._kinds[kind][key]
+                self._kinds[kind].pop(key)
                 self._changed(kind)
                 return None
             if result is None:
                 return loads(slot[RAW])  # type: ignore[no-any-return]
             assert isinstance(result, dict)
             raw = dumps(result)
-            self._kinds[kind][key] = (slot[TENANT], slot[EXPIRES], raw)  # keeps its place and expiry: Redis KEEPTTL
+            self._kinds[kind].rewrite(key, raw)  # keeps its place and expiry: Redis KEEPTTL
             self._changed(kind)
             return loads(raw)  # type: ignore[no-any-return]
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
             table = self._kinds.get(kind)
-            if table is None or table.pop(key, None) is None:
+            if table is None or table.pop(key) is None:
                 return False
             self._changed(kind)
             return True
@@ -139,7 +216,7 @@ class MemoryStore:
         with self._lock:
             raws = [
                 s[RAW]
-                for s in self._kinds.get(kind, {}).values()
+                for s in self._values(kind)
                 if (tenant is None or s[TENANT] == tenant) and not (s[EXPIRES] and s[EXPIRES] <= now)
             ]
         return [loads(raw) for raw in raws]
@@ -153,15 +230,14 @@ class MemoryStore:
                 if self._server_expiry <= now:  # a record of SERVER_KINDS expired: its readers read again
                     self._version += 1
                     self._server_expiry = min(
-                        (
-                            slot[EXPIRES]
-                            for kind in SERVER_KINDS
-                            for slot in self._kinds.get(kind, {}).values()
-                            if slot[EXPIRES] > now
-                        ),
+                        (slot[EXPIRES] for kind in SERVER_KINDS for slot in self._values(kind) if slot[EXPIRES] > now),
                         default=math.inf,
                     )
         return self._version
+
+    def _values(self, kind: str) -> list[_Slot]:
+        table = self._kinds.get(kind)
+        return [] if table is None else table.values()
 
     def _changed(self, kind: str, expires: float = 0.0) -> None:
         """Call with the lock held, after changing a record of ``kind`` (``expires``: its new expiry, if any)."""
@@ -269,7 +345,7 @@ class MemoryStore:
             for table in self._kinds.values():
                 gone = [k for k, s in table.items() if s[TENANT] == tenant]
                 for key in gone:
-                    del table[key]
+                    table.pop(key)
                 removed += len(gone)
             for log in list(self._logs):
                 self.reset_log(log, tenant)
