@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server.model.store import DELETE, Limits, MemoryStore, Store, store_from_url
+from mock_server.model.store import DELETE, Limits, MemoryStore, Store, memory, store_from_url
 from mock_server.model.store.memory import Table
 
 LIMITS = Limits(record_ttl=60, max_records=5, log_entries=4, log_bytes=400, blob_ttl=60)
@@ -317,26 +318,27 @@ _OPERATIONS = st.lists(
 def test_a_table_keeps_records_and_their_order_as_one_ordered_dict_would(
     operations: list[tuple[str, str, bytes]],
 ) -> None:
-    table, model = Table(), OrderedDict[str, bytes]()
-    for operation, key, raw in operations:
-        if operation == "insert":
-            table.insert(key, "tenant", 0.0, raw)
-            model.pop(key, None)
-            model[key] = raw
-        elif operation == "rewrite" and key in model:  # in place: the record keeps its place
-            table.rewrite(key, raw)
-            model[key] = raw
-        elif operation == "pop":
-            assert (table.pop(key) is None) == (model.pop(key, None) is None)
-        elif operation == "pop_oldest":
-            oldest = table.oldest()
-            assert (oldest[0] if oldest else None) == next(iter(model), None)
-            if oldest is not None:
-                table.pop(oldest[0])
-                model.popitem(last=False)
-        assert len(table) == len(model)
-        assert [(key, slot[2]) for key, slot in table.items()] == list(model.items())
-        assert all((slot := table.get(key)) is not None and slot[2] == raw for key, raw in model.items())
+    with mock.patch.object(memory, "CHUNK", 2):  # chunks of two entries: freezing and passing chunks are exercised
+        table, model = Table(), OrderedDict[str, tuple[str, float, bytes]]()
+        for operation, key, raw in operations:
+            if operation == "insert":  # the tenant and expiry vary with the record, to be read back with it
+                table.insert(key, f"tenant-{key}-{len(raw)}", float(len(raw)), raw)
+                model.pop(key, None)
+                model[key] = (f"tenant-{key}-{len(raw)}", float(len(raw)), raw)
+            elif operation == "rewrite" and key in model:  # in place: the record keeps its place, tenant and expiry
+                table.rewrite(key, raw)
+                model[key] = (*model[key][:2], raw)
+            elif operation == "pop":
+                assert (table.pop(key) is None) == (model.pop(key, None) is None)
+            elif operation == "pop_oldest":
+                oldest = table.oldest()
+                assert (oldest[0] if oldest else None) == next(iter(model), None)
+                if oldest is not None:
+                    table.pop(oldest[0])
+                    model.popitem(last=False)
+            assert len(table) == len(model)
+            assert [(key, slot[:3]) for key, slot in table.items()] == list(model.items())
+            assert all((slot := table.get(key)) is not None and slot[:3] == kept for key, kept in model.items())
 
 
 def test_a_key_inserted_again_and_again_leaves_no_trail() -> None:
@@ -345,4 +347,4 @@ def test_a_key_inserted_again_and_again_leaves_no_trail() -> None:
     for _ in range(10_000):
         table.insert("again", "tenant", 0.0, b"y")
     assert len(table) == 2
-    assert len(table._order) <= 2 * len(table) + 64 + 1  # stale (key, stamp) entries are dropped, not kept
+    assert table._entries <= 2 * len(table) + 64 + 1  # stale order entries are dropped, not kept
