@@ -93,11 +93,14 @@ def start_in_thread(
     """uvicorn serving ``app`` in a daemon thread, once it accepts (bounded wait); returns the bound port too."""
     # uvicorn binds the socket itself: a socket handed over ready-made measured ~44 ms per request on
     # loopback here (Nagle/delayed-ACK), against ~4 ms when uvicorn creates it.
+    # log_config=None: uvicorn's own configuration would replace the host process's logging (a test session's) and
+    # bind its handlers to the stderr of whichever test started the server.
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,
         lifespan="on",
         access_log=False,
         **{**UVICORN_OPTIONS, **options},
