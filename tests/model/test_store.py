@@ -329,7 +329,7 @@ def test_a_table_keeps_records_and_their_order_as_one_ordered_dict_would(
                 table.rewrite(key, raw)
                 model[key] = (*model[key][:2], raw)
             elif operation == "pop":
-                assert (table.pop(key) is None) == (model.pop(key, None) is None)
+                assert table.pop(key) == (model.pop(key, None) is not None)
             elif operation == "pop_oldest":
                 oldest = table.oldest()
                 assert (oldest[0] if oldest else None) == next(iter(model), None)

@@ -85,7 +85,7 @@ class Table:
             self._tail.clear()
         self._entries += 1
         if self._entries > 2 * self.size + 64:
-            self._rebuild(self._current())
+            self._rebuild(self.items())
 
     def rewrite(self, key: str, raw: bytes) -> None:
         """Change the record of a present ``key`` in place: it keeps its tenant, expiry and place."""
@@ -93,14 +93,15 @@ class Table:
         blob = shard[key]
         shard[key] = blob[: _HEAD.size + _HEAD.unpack_from(blob)[2]] + raw
 
-    def pop(self, key: str) -> _Slot | None:
-        blob = self._shards[hash(key) % SHARDS].pop(key, None)
-        if blob is None:
-            return None
+    def pop(self, key: str) -> bool:
+        """Remove ``key``'s record; whether there was one."""
+        if self._shards[hash(key) % SHARDS].pop(key, None) is None:
+            return False
         self.size -= 1
-        return _unpack(blob)
+        return True
 
-    def oldest(self) -> tuple[str, _Slot] | None:
+    def oldest(self) -> tuple[str, float] | None:
+        """The oldest record's key and expiry, read from its header alone: every insert asks."""
         while True:
             if not self._chunks:
                 if not self._tail:
@@ -112,31 +113,36 @@ class Table:
                 self._chunks.popleft()
                 self._head = 0
                 continue
-            key, stamp = chunk[self._head], chunk[self._head + 1]
+            key = chunk[self._head]
             assert isinstance(key, str)
-            slot = self.get(key)
-            if slot is not None and slot[STAMP] == stamp:
-                return key, slot
+            head = self._head_of(key, chunk[self._head + 1])
+            if head is not None:
+                return key, head[0]
             self._head += 2
             self._entries -= 1
 
     def items(self) -> list[tuple[str, _Slot]]:
         """Every record, oldest first (a list: the caller may delete while going through it)."""
-        return self._current()
-
-    def values(self) -> list[_Slot]:
-        return [slot for _, slot in self._current()]
-
-    def _current(self) -> list[tuple[str, _Slot]]:
         current = []
         for index, chunk in enumerate((*self._chunks, self._tail)):
             for at in range(self._head if index == 0 and self._chunks else 0, len(chunk), 2):
                 key = chunk[at]
                 assert isinstance(key, str)
-                slot = self.get(key)
-                if slot is not None and slot[STAMP] == chunk[at + 1]:
-                    current.append((key, slot))
+                if self._head_of(key, chunk[at + 1]) is not None:
+                    current.append((key, _unpack(self._shards[hash(key) % SHARDS][key])))
         return current
+
+    def values(self) -> list[_Slot]:
+        return [slot for _, slot in self.items()]
+
+    def _head_of(self, key: str, stamp: str | int) -> tuple[float, int, int] | None:
+        """The header (expiry, stamp, tenant length) of ``key``'s record if the order entry ``stamp`` is its
+        current one; None for a stale entry."""
+        blob = self._shards[hash(key) % SHARDS].get(key)
+        if blob is None:
+            return None
+        head: tuple[float, int, int] = _HEAD.unpack_from(blob)
+        return head if head[1] == stamp else None
 
     def _rebuild(self, current: list[tuple[str, _Slot]]) -> None:
         entries = [part for key, slot in current for part in (key, slot[STAMP])]
@@ -194,8 +200,8 @@ class MemoryStore:
         now = self._now()
         # Insertion order is expiry order for one TTL, so the sweep stops at the first live record.
         while (oldest := table.oldest()) is not None:
-            first, slot = oldest
-            if len(table) > self.limits.max_records or (slot[EXPIRES] and slot[EXPIRES] <= now):
+            first, expires = oldest
+            if len(table) > self.limits.max_records or (expires and expires <= now):
                 table.pop(first)
             else:
                 break
@@ -250,7 +256,7 @@ class MemoryStore:
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
             table = self._kinds.get(kind)
-            if table is None or table.pop(key) is None:
+            if table is None or not table.pop(key):
                 return False
             self._changed(kind)
             return True
