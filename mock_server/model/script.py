@@ -66,7 +66,9 @@ class Script:
         )
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        record["steps"] = list(record["steps"])  # JSON's types: a record may be handed back without a round trip
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Script:

@@ -67,3 +67,24 @@ def test_a_record_written_with_the_older_list_form_reads_the_same() -> None:
 def test_rfc3339_reads_as_datetime_writes_it(epoch: float) -> None:
     expected = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
     assert rfc3339(epoch) == expected
+
+
+def test_a_whole_record_reads_back_as_the_prediction_it_was_and_a_partial_one_fills_in_defaults() -> None:
+    written = prediction()
+    written.outcome = Outcome(status="failed", nsfw=(True, False))
+    written.notes = ["seed -1 resolved to 7"]
+    record = loads(dumps(written.to_record()))
+    restored = Prediction.from_record(record)
+    assert restored == written
+    restored.polls += 1  # the record it was read from is not the prediction's state
+    assert record["polls"] == 0
+    # a record from a version with fewer fields: the missing ones take their defaults
+    del record["queued"], record["polls_at_start"], record["started_at"]
+    assert Prediction.from_record(record) == written
+
+
+def test_a_record_holds_json_types_only() -> None:
+    current = prediction()
+    current.outcome = Outcome(nsfw=(True,))
+    record = current.to_record()
+    assert record == loads(dumps(record))

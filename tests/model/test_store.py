@@ -77,6 +77,15 @@ def test_update_can_leave_unchanged_or_delete(store: Store) -> None:
     assert store.update("rule", "r1", lambda r: {"used": 1}) is None  # absent: nothing created
 
 
+def test_update_hands_back_the_record_it_wrote(store: Store) -> None:
+    store.put("prediction", "p1", {"polls": 0, "log": []})
+    written = store.update("prediction", "p1", lambda r: {**r, "polls": 1, "log": [*r["log"], "x"]})
+    assert written == {"polls": 1, "log": ["x"]} == store.get("prediction", "p1")
+    assert written is not None
+    written["polls"] = 99  # the caller's copy, not the stored state
+    assert store.get("prediction", "p1") == {"polls": 1, "log": ["x"]}
+
+
 def test_update_for_a_tenant_treats_another_tenants_record_as_absent(store: Store) -> None:
     store.put("prediction", "p1", {"polls": 0}, tenant="alice")
     calls: list[dict[str, int]] = []

@@ -86,8 +86,9 @@ class Store(Protocol):
         """The tenant a record belongs to, or None when absent."""
 
     def update(self, kind: str, key: str, change: Change, *, tenant: str | None = None) -> Record | None:
-        """Apply ``change`` atomically; returns the record as stored afterwards (None: absent or deleted). With
-        ``tenant``, a record another tenant owns is treated as absent: left unchanged, ``change`` not called."""
+        """Apply ``change`` atomically; returns the record as stored afterwards (None: absent or deleted): the
+        very value ``change`` returned, not decoded again, so it must hold JSON's types only (lists, not tuples).
+        With ``tenant``, a record another tenant owns is treated as absent: left unchanged, ``change`` not called."""
 
     def delete(self, kind: str, key: str) -> bool: ...
 

@@ -248,10 +248,9 @@ class MemoryStore:
             if result is None:
                 return loads(slot[RAW])  # type: ignore[no-any-return]
             assert isinstance(result, dict)
-            raw = dumps(result)
-            self._kinds[kind].rewrite(key, raw)  # keeps its place and expiry: Redis KEEPTTL
+            self._kinds[kind].rewrite(key, dumps(result))  # keeps its place and expiry: Redis KEEPTTL
             self._changed(kind)
-            return loads(raw)  # type: ignore[no-any-return]
+            return result
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:

@@ -401,7 +401,7 @@ class RedisStore:
                 ),
             )
             if written[0] == 1:
-                return None if deleting else cast(Record, loads(raw))
+                return None if deleting else cast(Record, result)
             stored = written[1] if len(written) > 1 else None  # another writer's value: change that instead
         return None
 
