@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import io
 import re
+import socket
 
 import httpx
 import pytest
@@ -12,6 +15,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from PIL import Image
 
 from mock_server.contract.catalog import Catalog
+from mock_server.http.app import create_app
+from mock_server.settings import Settings
 from tests.conftest import DEV, EDIT, T2I, Live
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -323,3 +328,45 @@ def test_unknown_fields_are_kept_but_never_acted_on(live: Live, model: str, body
     assert decode(live.http.get(data["outputs"][0]).content).size == (1024, 1024)
     prediction = live.backend.find(live.tenant, data["id"])
     assert prediction is not None and prediction.input == body
+
+
+def test_nagle_is_turned_off_once_per_connection_and_forgotten_with_it() -> None:
+    # What uvicorn hands the app with --workers: a connection that still has Nagle's algorithm on.
+    app = create_app(Settings())
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+    tuned: list[str] = []
+
+    class Transport:
+        def get_extra_info(self, name: str) -> object:
+            tuned.append(name)
+            return accepted if name == "socket" else None
+
+    class Cycle:  # uvicorn's send is a bound method of the request's cycle, which holds the transport
+        def __init__(self, transport: Transport) -> None:
+            self.transport = transport
+
+        async def send(self, message: dict) -> None:
+            pass
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def health(cycle: Cycle) -> None:
+        scope = {"type": "http", "method": "GET", "path": "/_mock/health", "headers": [], "query_string": b""}
+        await app(scope, receive, cycle.send)
+
+    transport = Transport()
+    for _ in range(3):
+        asyncio.run(health(Cycle(transport)))
+    assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    assert tuned == ["socket"]  # once, not per request
+    known = id(transport)
+    assert known in app._tuned
+    del transport
+    gc.collect()
+    assert known not in app._tuned  # a new connection at the same address is tuned anew
+    for sock in (client, accepted, listener):
+        sock.close()

@@ -44,7 +44,9 @@ class MockApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         extensions = scope["extensions"] = {**(scope.get("extensions") or {}), RAW_SEND: {"send": send}}
         if scope["type"] == "http":
-            self._no_delay(send)
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if transport is not None and id(transport) not in self._tuned:
+                self._no_delay(transport)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -52,24 +54,22 @@ class MockApp(Starlette):
             # would have to find, a full collection's pause per second under load.
             extensions.pop(RAW_SEND, None)
 
-    def _no_delay(self, send: Send) -> None:
+    def _no_delay(self, transport: Any) -> None:
         """Turn Nagle's algorithm off on this connection, once. uvicorn with ``--workers`` (and any server handed a
         ready-made socket) leaves it on, and a small response then waits for the client's delayed ACK: about 40 ms
         per request on loopback."""
-        transport = getattr(getattr(send, "__self__", None), "transport", None)
-        if transport is None:
-            return
-        try:
-            if transport in self._tuned:
-                return
-            self._tuned.add(transport)
-        except TypeError:  # a transport that cannot be weakly referenced is tuned on every request
-            pass
         _no_delay(transport)
+        # Known by id, which every request checks at C speed (a WeakSet's check is Python code and a new weak
+        # reference); the id is forgotten when the transport is freed, before another object can take its address.
+        try:
+            weakref.finalize(transport, self._tuned.discard, id(transport))
+        except TypeError:  # a transport that cannot be weakly referenced is tuned on every request
+            return
+        self._tuned.add(id(transport))
 
     @functools.cached_property
-    def _tuned(self) -> weakref.WeakSet[Any]:
-        return weakref.WeakSet()
+    def _tuned(self) -> set[int]:
+        return set()
 
 
 def _no_delay(transport: Any) -> None:

@@ -288,7 +288,7 @@ class Faults:
 
     def match(self, method: str, path: str, tenant: str | None) -> FaultSpec | None:
         """The fault to apply to this request, if any; consumes one of its uses."""
-        for fault in self._all():
+        for fault in self._faults.get():  # every request asks, and the usual answer is that there are none
             if not fault.applies_to(method, path, tenant):
                 continue
             # Drawn only for partial probabilities, so adding a certain fault does not shift the sequence.

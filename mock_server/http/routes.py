@@ -28,7 +28,7 @@ from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint
 from mock_server.http import outbound
 from mock_server.http.journal import PARSED_BODY, ROUTE_NOTE
-from mock_server.http.state import state_of, state_of_scope
+from mock_server.http.state import STATE_KEY, AppState, state_of_scope
 from mock_server.model.backend import Backend, Submission
 from mock_server.model.generic import generic_notes
 
@@ -41,7 +41,8 @@ WEBHOOK_BASE64 = "webhook callback does not support base64 output, please use th
 
 
 def backend_of(request: Request) -> Backend:
-    return state_of(request).backend
+    state: AppState | None = request.scope.get(STATE_KEY)  # found there after the first look: one call, not three
+    return (state_of_scope(request.scope) if state is None else state).backend
 
 
 def base_url(request: Request) -> str:
@@ -57,7 +58,7 @@ def addressed(request: Request) -> tuple[str, str]:
 
 
 def _origin_key(scope: Scope) -> tuple[str, str | None, tuple[Any, ...] | None, str]:
-    host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)
+    host = _header(scope, b"host")
     server = scope.get("server")
     root = scope.get("app_root_path", scope.get("root_path", ""))
     return scope.get("scheme", "http"), host, tuple(server) if server else None, root
@@ -72,9 +73,19 @@ def _origin(scheme: str, host: str | None, server: tuple[Any, ...] | None, root:
     return str(url).rstrip("/"), url.netloc
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header (lower-case), as ``Request.headers`` reads it, without building that mapping: the
+    two hot routes read one header or two."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def authenticate(request: Request) -> str:
     """The tenant: the Bearer key's fingerprint. Missing or malformed → 401; a key outside --api-key → 401."""
-    header = request.headers.get("authorization", "")
+    header = _header(request.scope, b"authorization") or ""
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
@@ -155,7 +166,7 @@ async def submit(request: Request) -> Response:
     data = await backend.submit(Submission(tenant, endpoint, body, *addressed(request), webhook, notes=tuple(notes)))
     if isinstance(endpoint, GenericEndpoint):
         backend.generic.record(tenant, endpoint, headers.get(NEAR_MISS_HEADER))
-    return envelope(data, headers=headers)
+    return envelope(data, headers=headers or None)
 
 
 def _is_resource(model: str) -> bool:

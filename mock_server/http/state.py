@@ -54,7 +54,8 @@ class AppState:
 
 
 def state_of(connection: HTTPConnection) -> AppState:
-    return state_of_scope(connection.scope)
+    state: AppState | None = connection.scope.get(STATE_KEY)
+    return state_of_scope(connection.scope) if state is None else state
 
 
 def state_of_scope(scope: Scope) -> AppState:

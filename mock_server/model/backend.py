@@ -171,7 +171,8 @@ class Backend:
         rule = None if failure or recording else self.rules.take_rule(tenant, endpoint.model, prompt)
         outcome = recording.outcome if recording else (failure or (rule.outcome if rule is not None else Outcome()))
         behaviour = self.rules.behaviour_for(endpoint.model, tenant)
-        queue, run = behaviour.latency or tuple(s * self.settings.latency_scale for s in endpoint.latency)
+        scale = self.settings.latency_scale
+        queue, run = behaviour.latency or (endpoint.latency[0] * scale, endpoint.latency[1] * scale)
         if outcome.latency is not None:
             run = outcome.latency
         prediction_id = self.new_id()

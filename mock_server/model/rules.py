@@ -142,7 +142,7 @@ class Rules:
 
     def take_rule(self, tenant: str, model: str, prompt: str) -> Rule | None:
         """The first matching rule with one of its uses taken (``used`` counts it), or None when none matches."""
-        for rule in self.rules():
+        for rule in self._rules.get():  # every submit asks, and the usual answer is that there are none
             if not rule.matches(tenant, model, prompt):
                 continue
             used: list[Record] = []
