@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any, Literal
 
 from mock_server.contract.catalog import Endpoint, Violation, _path, _reason
@@ -106,7 +106,7 @@ class GenericEndpoint(Endpoint):
 
     media: Media = "image"
 
-    @property
+    @cached_property
     def properties(self) -> dict[str, Any]:
         acts_on: dict[str, Any] = self.request_schema["x-acts-on"]
         return acts_on

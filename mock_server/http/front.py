@@ -59,7 +59,8 @@ class FrontDoor:
             recording.record(exc)
             raise
         finally:
-            recording.record()
+            if not recording.recorded:  # an answer cut short (or never started) is recorded here
+                recording.record()
             # flush → recording → scope → flush is a reference cycle; without it the request is freed at once.
             extensions.pop(JOURNAL_FLUSH, None)
 

@@ -54,7 +54,7 @@ class Table:
     An order entry whose key has since been deleted, or inserted again, is stale: it is skipped where it is met,
     and the entries are rebuilt without the stale ones once those outnumber the records."""
 
-    __slots__ = ("_shards", "_chunks", "_tail", "_head", "_entries", "_stamp", "size")
+    __slots__ = ("_shards", "_chunks", "_tail", "_head", "_entries", "_stamp", "size", "sweep_at")
 
     def __init__(self) -> None:
         self._shards: list[dict[str, bytes]] = [{} for _ in range(SHARDS)]
@@ -64,6 +64,7 @@ class Table:
         self._entries = 0  # order entries not yet passed, stale ones included
         self._stamp = 0
         self.size = 0
+        self.sweep_at = math.inf  # no record expires before this (MemoryStore._insert keeps it)
 
     def __len__(self) -> int:
         return self.size
@@ -197,14 +198,20 @@ class MemoryStore:
             table = self._kinds[kind] = Table()
         table.insert(key, tenant, expires, raw)
         self._changed(kind, expires)
+        if expires and expires < table.sweep_at:
+            table.sweep_at = expires
         now = self._now()
+        if table.size <= self.limits.max_records and now < table.sweep_at:
+            return  # the usual insert: under the cap, and nothing due to expire yet
         # Insertion order is expiry order for one TTL, so the sweep stops at the first live record.
         while (oldest := table.oldest()) is not None:
             first, expires = oldest
-            if len(table) > self.limits.max_records or (expires and expires <= now):
+            if table.size > self.limits.max_records or (expires and expires <= now):
                 table.pop(first)
             else:
-                break
+                table.sweep_at = expires or math.inf
+                return
+        table.sweep_at = math.inf
 
     def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
         raw = dumps(record)
@@ -299,7 +306,9 @@ class MemoryStore:
 
     def append(self, log: str, entry: Record, *, tenant: str = "") -> int:
         with self._lock:
-            book = self._logs.setdefault(log, _Log(deque()))
+            book = self._logs.get(log)
+            if book is None:  # not setdefault: that would build a _Log on every append
+                book = self._logs[log] = _Log(deque())
             book.seq += 1
             raw = dumps({**entry, "seq": book.seq})
             book.entries.append((tenant, book.seq, raw))
