@@ -85,25 +85,18 @@ def read_head(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, str 
     """What the front door needs of a request's headers, in one pass: the content type (lower-cased, "" when
     absent), the declared ``Content-Length`` (None: not declared, or malformed, which the server refuses anyway) and
     the tenant (the Bearer key's fingerprint, as routes.authenticate reads it; None when absent or not Bearer). The
-    first of a repeated header counts."""
-    content_type: str | None = None
-    declared: int | None = None
-    length_seen = False
-    tenant: str | None = None
-    auth_seen = False
-    for name, value in headers:
-        name = name.lower()
-        if name == b"content-type":
-            if content_type is None:
-                content_type = value.decode("latin-1").lower()
-        elif name == b"content-length":
-            if not length_seen:
-                length_seen = True
-                text = value.decode("latin-1").strip()
-                declared = int(text) if text.isdigit() else None
-        elif name == b"authorization" and not auth_seen:
-            auth_seen = True
-            scheme, _, key = value.decode("latin-1").partition(" ")
-            key = key.strip()
-            tenant = fingerprint(key) if scheme.lower() == "bearer" and key else None
-    return content_type or "", declared, tenant
+    first of a repeated header counts. Names are lower-case, as ASGI requires (and Starlette's ``Headers`` assume)."""
+    by_name = dict(reversed(headers))  # in C: the first of a repeated header is the one kept
+    content_type = by_name.get(b"content-type")
+    length = by_name.get(b"content-length")
+    authorization = by_name.get(b"authorization")
+    declared = None
+    if length is not None:
+        text = length.decode("latin-1").strip()
+        declared = int(text) if text.isdigit() else None
+    tenant = None
+    if authorization is not None:
+        scheme, _, key = authorization.decode("latin-1").partition(" ")
+        key = key.strip()
+        tenant = fingerprint(key) if scheme.lower() == "bearer" and key else None
+    return "" if content_type is None else content_type.decode("latin-1").lower(), declared, tenant
