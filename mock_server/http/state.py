@@ -54,8 +54,7 @@ class AppState:
 
 
 def state_of(connection: HTTPConnection) -> AppState:
-    state: AppState | None = connection.scope.get(STATE_KEY)
-    return state_of_scope(connection.scope) if state is None else state
+    return state_of_scope(connection.scope)
 
 
 def state_of_scope(scope: Scope) -> AppState:
