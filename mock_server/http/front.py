@@ -59,8 +59,7 @@ class FrontDoor:
             recording.record(exc)
             raise
         finally:
-            if not recording.recorded:  # an answer cut short (or never started) is recorded here
-                recording.record()
+            recording.record()  # once: an answer already recorded returns at once
             # flush → recording → scope → flush is a reference cycle; without it the request is freed at once.
             extensions.pop(JOURNAL_FLUSH, None)
 

@@ -28,7 +28,7 @@ from mock_server.contract.jsonbody import parse_json
 from mock_server.contract.tenants import fingerprint
 from mock_server.http import outbound
 from mock_server.http.journal import PARSED_BODY, ROUTE_NOTE
-from mock_server.http.state import STATE_KEY, AppState, state_of_scope
+from mock_server.http.state import state_of_scope
 from mock_server.model.backend import Backend, Submission
 from mock_server.model.generic import generic_notes
 
@@ -41,8 +41,7 @@ WEBHOOK_BASE64 = "webhook callback does not support base64 output, please use th
 
 
 def backend_of(request: Request) -> Backend:
-    state: AppState | None = request.scope.get(STATE_KEY)  # found there after the first look: one call, not three
-    return (state_of_scope(request.scope) if state is None else state).backend
+    return state_of_scope(request.scope).backend
 
 
 def base_url(request: Request) -> str:

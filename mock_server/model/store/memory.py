@@ -64,7 +64,7 @@ class Table:
         self._entries = 0  # order entries not yet passed, stale ones included
         self._stamp = 0
         self.size = 0
-        self.sweep_at = math.inf  # no record expires before this (MemoryStore._insert keeps it)
+        self.sweep_at = math.inf  # no record expires before this: until then an insert need not look at the oldest
 
     def __len__(self) -> int:
         return self.size
@@ -80,6 +80,8 @@ class Table:
         if shard.pop(key, None) is None:
             self.size += 1
         shard[key] = _pack(tenant, expires, self._stamp, raw)
+        if expires and expires < self.sweep_at:
+            self.sweep_at = expires
         self._tail += (key, self._stamp)
         if len(self._tail) >= 2 * CHUNK:
             self._chunks.append(tuple(self._tail))
@@ -102,7 +104,8 @@ class Table:
         return True
 
     def oldest(self) -> tuple[str, float] | None:
-        """The oldest record's key and expiry, read from its header alone: every insert asks."""
+        """The oldest record's key and expiry, read from its header alone: an insert asks once a record may be due
+        or the table is over its cap."""
         while True:
             if not self._chunks:
                 if not self._tail:
@@ -198,8 +201,6 @@ class MemoryStore:
             table = self._kinds[kind] = Table()
         table.insert(key, tenant, expires, raw)
         self._changed(kind, expires)
-        if expires and expires < table.sweep_at:
-            table.sweep_at = expires
         now = self._now()
         if table.size <= self.limits.max_records and now < table.sweep_at:
             return  # the usual insert: under the cap, and nothing due to expire yet
