@@ -97,6 +97,12 @@ def logging_config(fmt: str = "text", level: str = "info") -> dict[str, Any]:
     }
     if fmt == "json":
         config["formatters"] = {name: {"()": f"{__name__}.JsonFormatter"} for name in config["formatters"]}
+    # uvicorn's handlers name sys.stderr and sys.stdout as they are at configuration time; a server stopped later
+    # (a test's, once pytest has closed that test's capture) would then write to a closed file.
+    for handler in config["handlers"].values():
+        stream = handler.pop("stream", None)
+        if stream in _LIVE_STREAMS:
+            handler["class"] = f"{__name__}.{_LIVE_STREAMS[stream]}"
     config["handlers"][ROOT] = {"class": f"{__name__}.StderrHandler", "formatter": ROOT}
     config["loggers"][ROOT] = {"handlers": [ROOT], "level": level.upper(), "propagate": False}
     return config
@@ -106,13 +112,24 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is when a record is emitted, not when logging was configured: a server
     started in a process whose stderr is later swapped (pytest's capture, an embedding tool) keeps logging."""
 
+    name_in_sys = "stderr"
+
     def __init__(self) -> None:
-        super().__init__(sys.stderr)
+        super().__init__(getattr(sys, self.name_in_sys))
 
     @property
     def stream(self) -> Any:
-        return sys.stderr
+        return getattr(sys, self.name_in_sys)
 
     @stream.setter
     def stream(self, value: Any) -> None:
-        pass  # always sys.stderr, read at emit time
+        pass  # always the current one, read at emit time
+
+
+class StdoutHandler(StderrHandler):
+    """The same for ``sys.stdout`` (uvicorn's access log)."""
+
+    name_in_sys = "stdout"
+
+
+_LIVE_STREAMS = {"ext://sys.stderr": "StderrHandler", "ext://sys.stdout": "StdoutHandler"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ import pytest
 
 from mock_server.contract.tenants import fingerprint
 from mock_server.http.app import create_app
-from mock_server.logs import JsonFormatter
+from mock_server.logs import JsonFormatter, StderrHandler, StdoutHandler, logging_config
 from mock_server.settings import PREFIX, Settings
 from mock_server.testing.client import FakeWaveSpeed
 from tests.conftest import T2I, Live
@@ -339,3 +340,19 @@ def test_serve_logs_events_and_uvicorn_lines_in_the_chosen_format(fmt: str, tmp_
     assert by_event["fault.fired"]["status"] == 503 and by_event["fault.fired"]["tenant"] == fingerprint(key)
     assert any(o["logger"] == "uvicorn.error" and o["message"].startswith("Started server process") for o in objects)
     assert all(set(o) >= {"time", "level", "logger", "event"} for o in objects)
+
+
+def test_every_handler_of_the_server_config_writes_to_the_current_stream_not_that_of_configuration_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A test whose capture was closed must not break a server that logs (uvicorn's "Shutting down") later.
+    handlers = logging_config()["handlers"]
+    assert {spec["class"].rsplit(".", 1)[1] for spec in handlers.values()} == {"StderrHandler", "StdoutHandler"}
+    for stream_name, handler in (("stderr", StderrHandler()), ("stdout", StdoutHandler())):
+        configured_under = io.StringIO()
+        monkeypatch.setattr(sys, stream_name, configured_under)
+        configured_under.close()
+        later = io.StringIO()
+        monkeypatch.setattr(sys, stream_name, later)
+        handler.emit(logging.makeLogRecord({"msg": "Shutting down", "levelno": logging.INFO}))
+        assert "Shutting down" in later.getvalue()
