@@ -22,7 +22,8 @@ def fake(request: pytest.FixtureRequest, live: Live) -> Iterator[FakeWaveSpeed]:
     controller = live.running.app.state.mock.controller if request.param == "python" else None
     handle = FakeWaveSpeed(live.base_url, live.key, controller=controller)
     yield handle
-    handle.reset()
+    # Everything: a model's behaviour (behave) is server-wide, and the module's tests share one server.
+    handle.reset(everything=True)
 
 
 def sdk(live: Live) -> wavespeed.Client:
@@ -274,3 +275,11 @@ def test_outcome_listing_and_clearing_through_either_door(fake: FakeWaveSpeed) -
     fake.clear_outcomes()
     assert fake.outcomes() == []
     assert fake.health()["ok"] is True
+
+
+def test_an_outcome_of_no_outputs_completes_with_none(live: Live, fake: FakeWaveSpeed) -> None:
+    fake.enqueue(outputs=0)
+
+    data = live.run_to_end(T2I, {"prompt": "x", "num_images": 2})
+
+    assert (data["status"], data["outputs"], data["has_nsfw_contents"]) == ("completed", [], [])

@@ -38,6 +38,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 FETCH_TIMEOUT = 10.0  # seconds for one --fetch-inputs download
 _MAX_DIMENSION = (256, 1536)
 KIND = "prediction"
+_PLAIN = Outcome()  # a plain success, shared: nothing changes an Outcome once made
 
 
 @dataclass(frozen=True)
@@ -164,12 +165,13 @@ class Backend:
                 (submission.request_host, urlsplit(self.settings.public_url or "").netloc),
             )
         )
-        source, failure = await self._input_image(params, submission.request_host)
+        image = _input_image(params)
+        source, failure = (None, None) if image is None else await self.resolve_input(image, submission.request_host)
         prompt = str(params.get("prompt", ""))
         # A failed download decides the outcome; a queued rule is then left for the next prediction. A replayed
         # recording decides it instead of either.
         rule = None if failure or recording else self.rules.take_rule(tenant, endpoint.model, prompt)
-        outcome = recording.outcome if recording else (failure or (rule.outcome if rule is not None else Outcome()))
+        outcome = recording.outcome if recording else (failure or (rule.outcome if rule is not None else _PLAIN))
         behaviour = self.rules.behaviour_for(endpoint.model, tenant)
         scale = self.settings.latency_scale
         queue, run = behaviour.latency or (endpoint.latency[0] * scale, endpoint.latency[1] * scale)
@@ -222,15 +224,6 @@ class Backend:
             prediction, timed_out = await self._wait_sync(prediction)
             return await self.view(prediction, submission.base_url, sync_timeout=timed_out)
         return await self.view(prediction, submission.base_url)
-
-    async def _input_image(self, params: dict[str, Any], request_host: str) -> tuple[InputImage | None, Outcome | None]:
-        """The first input picture of an edit; ``params`` is schema-checked, so the types are right."""
-        value = params.get("image")
-        if not value and params.get("images"):
-            value = params["images"][0]
-        if not isinstance(value, str) or not value:
-            return None, None
-        return await self.resolve_input(value, request_host)
 
     # --- reading and advancing -----------------------------------------------------------------------
 
@@ -581,6 +574,15 @@ class Backend:
 
     def reset_images(self) -> None:
         self.images.clear()
+
+
+def _input_image(params: dict[str, Any]) -> str | None:
+    """The first input picture of an edit; ``params`` is schema-checked, so the types are right. A plain function
+    rather than a coroutine: most submits have none, and then nothing need be awaited."""
+    value = params.get("image")
+    if not value and params.get("images"):
+        value = params["images"][0]
+    return value if isinstance(value, str) and value else None
 
 
 def _fit_box(size: tuple[int, int]) -> tuple[int, int]:

@@ -67,14 +67,29 @@ class Outcome:
     latency: float | None = None  # seconds of generation, overriding the model's
 
     def to_record(self) -> dict[str, Any]:
-        # vars(), not asdict(): every field is a plain value, and this runs per request.
-        record = {k: v for k, v in vars(self).items() if v not in (None, False)}
+        """The fields that differ from their defaults (a plain success is ``{"status": "completed"}``), written out
+        one by one: every submit and poll writes one. A 0 is a value here (no outputs, no latency), not a default."""
+        record: dict[str, Any] = {"status": self.status}
+        if self.code is not None:
+            record["code"] = self.code
+        if self.error is not None:
+            record["error"] = self.error
         if self.nsfw is not None:
             record["nsfw"] = list(self.nsfw)  # a record holds JSON's types (Store.update hands it back as it is)
+        if self.outputs is not None:
+            record["outputs"] = self.outputs
+        if self.stuck:
+            record["stuck"] = True
+        if self.sync_timeout:
+            record["sync_timeout"] = True
+        if self.latency is not None:
+            record["latency"] = self.latency
         return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Outcome:
+        if record == _PLAIN_RECORD:  # most predictions: one comparison instead of binding keyword arguments
+            return cls()
         nsfw = record.get("nsfw")
         return cls(**{**record, "nsfw": tuple(nsfw) if nsfw is not None else None})
 
@@ -253,6 +268,7 @@ class Prediction:
 
 
 _FIELDS = frozenset(f.name for f in fields(Prediction))
+_PLAIN_RECORD = {"status": COMPLETED}
 
 
 def _poll_entry(wall_time: float, status: str) -> str:

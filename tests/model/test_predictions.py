@@ -88,3 +88,22 @@ def test_a_record_holds_json_types_only() -> None:
     current.outcome = Outcome(nsfw=(True,))
     record = current.to_record()
     assert record == loads(dumps(record))
+
+
+outcomes = st.builds(
+    Outcome,
+    status=st.sampled_from(["completed", "failed", "cancelled", "timeout"]),
+    code=st.none() | st.integers(0, 9999),
+    error=st.none() | st.text(max_size=20),
+    nsfw=st.none() | st.lists(st.booleans(), max_size=4).map(tuple),
+    outputs=st.none() | st.integers(0, 100),
+    stuck=st.booleans(),
+    sync_timeout=st.booleans(),
+    latency=st.none() | st.floats(0, 3600),
+)
+
+
+@given(outcomes)
+def test_an_outcome_reads_back_from_its_record_as_it_was(outcome: Outcome) -> None:
+    # 0 outputs, a 0-second latency and code 0 are values, not defaults to leave out
+    assert Outcome.from_record(loads(dumps(outcome.to_record()))) == outcome
