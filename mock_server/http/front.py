@@ -21,6 +21,7 @@ from mock_server.http.faults import CONTROL_PREFIX, Faults
 from mock_server.http.guard import ControlGuard, is_control
 from mock_server.http.journal import JOURNAL_FLUSH, UNRECORDED_PREFIXES, Journal, Recording
 from mock_server.http.limits import CountingReceive, too_large, upload_path
+from mock_server.model.store.base import pin_version
 from mock_server.settings import Settings
 
 
@@ -31,6 +32,9 @@ class FrontDoor:
         self.journal = journal
         self.faults = faults
         self.max_bytes = settings.max_body_bytes
+        # On a store other processes write, each API request reads its version once (store.base.pin_version). The
+        # journal is kept in the app's one store.
+        self.pins = journal.store.shared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,6 +53,7 @@ class FrontDoor:
         # A body the limit refuses is not read, not even for the journal.
         unread = declared if declared is None or declared <= self.max_bytes or upload_path(path) else None
         recording = Recording(self.journal, scope, receive, send, content_type, unread, tenant)
+        end_pin = pin_version() if self.pins else None
         extensions = scope.get("extensions")
         if extensions is None:
             extensions = scope["extensions"] = {}
@@ -62,6 +67,8 @@ class FrontDoor:
             recording.record()  # once: an answer already recorded returns at once
             # flush → recording → scope → flush is a reference cycle; without it the request is freed at once.
             extensions.pop(JOURNAL_FLUSH, None)
+            if end_pin is not None:
+                end_pin()
 
     def _inside(
         self, scope: Scope, receive: Receive, send: Send, declared: int | None, tenant: str | None

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from unittest import mock
 
 import pytest
+import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mock_server.model.store import DELETE, Limits, MemoryStore, Store, memory, store_from_url
+from mock_server.model.store.base import current_pin, pin_version
 from mock_server.model.store.memory import Table
+from mock_server.model.store.redis import RedisStore
 
 LIMITS = Limits(record_ttl=60, max_records=5, log_entries=4, log_bytes=400, blob_ttl=60)
 
@@ -275,12 +279,131 @@ def test_the_version_moves_with_every_change_to_server_wide_state_and_only_then(
     assert store.records("rule") == []
 
 
-def test_a_store_other_processes_write_has_no_version(redis_url: str) -> None:
-    store = store_from_url(redis_url, LIMITS)
-    try:
-        assert store.version() is None
-    finally:
+@pytest.fixture
+def two_workers(redis_url: str) -> Iterator[tuple[RedisStore, RedisStore]]:
+    """Two stores on one Redis, as two workers (or hosts) have them."""
+    made = (RedisStore(redis_url, LIMITS), RedisStore(redis_url, LIMITS))
+    yield made
+    for store in made:
         store.close()
+
+
+def test_a_shared_version_moves_with_every_change_to_server_wide_state_made_anywhere_and_only_then(
+    two_workers: tuple[RedisStore, RedisStore],
+) -> None:
+    store, other = two_workers
+    seen = [store.version()]
+
+    def moved() -> bool:
+        seen.append(store.version())
+        return seen[-1] != seen[-2]
+
+    other.put("prediction", "p1", {"n": 1})
+    other.update("prediction", "p1", lambda r: {**r, "n": 2})
+    other.append("journal", {"n": 1})
+    other.incr("rule.seq")
+    assert not moved()  # predictions, logs and counters are not server-wide state
+    other.put("rule", "r1", {"n": 1}, ttl=60)
+    assert moved()
+    assert other.update("rule", "r1", lambda r: None) == {"n": 1}
+    assert not moved()  # left unchanged
+    other.update("rule", "r1", lambda r: {**r, "n": 2})
+    assert moved()
+    assert other.add("fault", "f1", {"n": 1}) and moved()
+    assert not other.add("fault", "f1", {"n": 2}) and not moved()
+    other.update("fault", "f1", lambda r: DELETE)
+    assert moved()
+    assert other.delete("behaviour", "nope") is False and not moved()
+    other.put("behaviour", "b", {"n": 1})
+    assert other.delete("behaviour", "b") and moved()
+    other.put("clock", "clock", {"offset": 0.0})
+    assert moved()
+    other.reset("someone")
+    assert moved()
+    other.reset()
+    assert moved()
+    assert seen == sorted(seen)  # it only grows, a full reset included
+
+
+def test_a_shared_version_moves_when_a_server_wide_record_expires(
+    two_workers: tuple[RedisStore, RedisStore], redis_url: str
+) -> None:
+    store, other = two_workers
+    other.put("rule", "r1", {"n": 1}, ttl=60)
+    other.put("rule", "r2", {"n": 2}, ttl=0)  # never expires: not listed
+    before = store.version()
+    assert store.version() == before
+    # Its minute is up, without waiting one: the record and its place in the expiry list are moved into the past.
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        assert raw.zscore("wsm:expiring", "wsm:r:rule:r2") is None
+        raw.pexpireat("wsm:r:rule:r1", 1)
+        raw.zadd("wsm:expiring", {"wsm:r:rule:r1": 1})
+    finally:
+        raw.close()
+    after = store.version()
+    assert after != before
+    assert store.version() == after  # once
+    assert store.records("rule") == [{"n": 2}]
+
+
+def test_a_flushed_database_restarts_the_version_beyond_every_number_held(
+    two_workers: tuple[RedisStore, RedisStore], redis_url: str
+) -> None:
+    store, _ = two_workers
+    store.put("rule", "r1", {"n": 1})
+    held = store.version()
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        raw.flushdb()
+    finally:
+        raw.close()
+    assert store.version() > held
+
+
+def test_a_request_asks_for_the_version_once_and_sees_its_own_writes(
+    two_workers: tuple[RedisStore, RedisStore],
+) -> None:
+    store, other = two_workers
+    end = pin_version()
+    try:
+        pinned = store.version()
+        # Another worker, meanwhile (its own process, so not this request's context): this request keeps its view.
+        contextvars.Context().run(other.put, "fault", "f1", {"n": 1})
+        assert store.version() == pinned
+        store.put("rule", "r1", {"n": 1})  # this request's own write: its next reader reads again
+        assert store.version() > pinned
+        ended = current_pin()
+    finally:
+        end()
+    assert ended is not None and not ended.open and current_pin() is None
+    before = store.version()
+    other.put("fault", "f2", {"n": 2})
+    assert store.version() > before  # no request: every ask goes to Redis
+
+
+def test_what_readers_keep_on_a_shared_store_follows_changes_made_by_another_worker(
+    two_workers: tuple[RedisStore, RedisStore],
+) -> None:
+    from mock_server.http.faults import Faults
+    from mock_server.model.predictions import Outcome
+    from mock_server.model.rules import Rules
+
+    store, other = two_workers
+    rules, faults = Rules(store), Faults(store)
+    assert rules.rules() == [] and faults.match("GET", "/x", None) is None
+    assert rules.behaviour_for("m").progression is None
+
+    Rules(other).enqueue(Outcome(), model="m", times=None)
+    Faults(other).add({"path": "/x", "status": 503, "times": 1})
+    Rules(other).set_behaviour("m", progression="polls")
+    assert [r.model for r in rules.rules()] == ["m"]
+    assert rules.behaviour_for("m").progression == "polls"
+    fired = faults.match("GET", "/x", None)
+    assert fired is not None and fired.status == 503
+    assert Faults(other).match("GET", "/x", None) is None  # its one use is spent, seen from the other worker too
+    other.reset()
+    assert rules.rules() == [] and rules.behaviour_for("m").progression is None
 
 
 def test_what_readers_keep_under_the_version_follows_every_change_and_expiry() -> None:

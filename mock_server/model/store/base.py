@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
@@ -66,6 +67,7 @@ class Store(Protocol):
     """All mutable state of one fake server (or of many workers sharing it)."""
 
     scheme: ClassVar[str]
+    shared: ClassVar[bool]  # other processes write it too: a request pins its version (``pin_version``)
     limits: Limits
 
     # --- records ------------------------------------------------------------------------------------------
@@ -128,8 +130,8 @@ class Store(Protocol):
 
     def version(self) -> int | None:
         """A number that changes whenever a record of ``SERVER_KINDS`` is written, deleted or expires, so a reader
-        may keep what it read under the number it saw before reading. None: this store cannot tell (a store other
-        processes write to), and every read must go to it."""
+        may keep what it read under the number it saw before reading. None: this store cannot tell, and every read
+        must go to it. A shared store answers the number a request pinned (``pin_version``), if one did."""
 
     # --- housekeeping -------------------------------------------------------------------------------------
 
@@ -144,6 +146,44 @@ class Store(Protocol):
 
 
 T = TypeVar("T")
+
+
+class VersionPin:
+    """One request's reading of a shared store's version (``RedisStore.version``): asked of the store at most once
+    while nothing in the request writes server-wide state, so the request's several readers (faults, clock, rules,
+    behaviour, ids) cost one round trip between them instead of one each. What they read then is the state as of
+    that reading, as a request handled in one step would see it. ``close()`` ends it: a task the request started
+    inherits the pin with its context, and must not keep using it once the request is over."""
+
+    __slots__ = ("version", "open")
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.open = True
+
+    def close(self) -> None:
+        self.open = False
+
+
+_PIN: ContextVar[VersionPin | None] = ContextVar("wavespeed_mock.version_pin", default=None)
+
+
+def pin_version() -> Callable[[], None]:
+    """Start pinning the version for the current context (a request); returns what ends it."""
+    pin = VersionPin()
+    token = _PIN.set(pin)
+
+    def end() -> None:
+        pin.close()
+        _PIN.reset(token)
+
+    return end
+
+
+def current_pin() -> VersionPin | None:
+    """The open pin of the current context, if any."""
+    pin = _PIN.get()
+    return pin if pin is not None and pin.open else None
 
 
 class Kept(Generic[T]):

@@ -164,6 +164,7 @@ class _Log:
 
 class MemoryStore:
     scheme: ClassVar[str] = "memory"
+    shared: ClassVar[bool] = False
 
     def __init__(self, limits: Limits | None = None, *, clock: Any = time.time) -> None:
         self.limits = limits or Limits()

@@ -8,11 +8,14 @@ Keys, under a prefix (``wsm:`` unless told; two fakes can share one Redis databa
 - ``l:{log}``: a list of ``tenant + "\\x00" + json`` entries; ``lm:{log}``: its ``seq``, ``size`` and ``dropped``;
   ``logs``: the set of logs;
 - ``c:{tenant}``: a hash of the tenant's counters (so forgetting a tenant's counters is one DEL);
-- ``claim:{name}``: SET NX PX; ``b:{key}``: a blob, a hash of ``mime`` and ``data``.
+- ``claim:{name}``: SET NX PX; ``b:{key}``: a blob, a hash of ``mime`` and ``data``;
+- ``version``: the server-wide state's version (``version()``); ``expiring``: a sorted set of the server-wide
+  records by when they expire.
 
 Every key carries a TTL unless a record was written with ``ttl=0`` (or the limits say 0): indexes live as long
 as the longest-lived record written into them, and are pruned lazily (a member whose record is gone is dropped
-the next time the index is listed).
+the next time the index is listed). ``version`` and ``expiring`` have none: a counter that expired would start
+again at a number some worker may still hold, and each is one small key per prefix.
 
 Multi-key steps run as Lua scripts (atomic, one round trip); ``update`` reads, changes and writes back with a
 compare-and-set script, and changes again what it finds when another writer (or the record's expiry) got there
@@ -28,7 +31,18 @@ from typing import Any, ClassVar, cast
 import redis
 from redis.commands.core import Script
 
-from mock_server.model.store.base import DAY, DELETE, PERSISTENT_KINDS, Change, Limits, Record, dumps, loads
+from mock_server.model.store.base import (
+    DAY,
+    DELETE,
+    PERSISTENT_KINDS,
+    SERVER_KINDS,
+    Change,
+    Limits,
+    Record,
+    current_pin,
+    dumps,
+    loads,
+)
 
 # Shared by the scripts below: a record's owner is everything before the first NUL of its stored value.
 _OWNER = """
@@ -53,12 +67,49 @@ local function stretch(key, ms, fresh)
 end
 """
 
-# put and add. KEYS: record, kind index, tenant index, kind sequence, kinds set.
+# The version of the server-wide state (``version()``): a counter every write of a SERVER_KINDS record moves in the
+# same script. A counter that went missing (a flushed database) restarts at the time in microseconds, beyond any
+# number a worker may still hold from before. TIME gives strings; the concatenation keeps every digit.
+_BUMP = """
+local function bump(key)
+  if redis.call('EXISTS', key) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', key, t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  return redis.call('INCR', key)
+end
+"""
+
+# A server-wide record's expiry is a change too, which nothing in Redis announces: each such record is listed by
+# when it expires (ms, the same clock Redis expires keys by), and ``version()`` moves the counter once one of them
+# is past. A record deleted before its time keeps its entry, which moves the counter once more then: harmless.
+# KEYS: the counter, that list. Returns the counter.
+_VERSION = (
+    _BUMP
+    + """
+local counter, expiring = KEYS[1], KEYS[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local first = redis.call('ZRANGE', expiring, 0, 0, 'WITHSCORES')
+-- Strictly past, as Redis has it (a key expires once the time is beyond its deadline): moved any earlier, the
+-- counter could be read again before the record is gone, and what is read then kept after it went.
+if first[2] and tonumber(first[2]) < now then
+  redis.call('ZREMRANGEBYSCORE', expiring, '-inf', '(' .. now)
+  return bump(counter)
+end
+local n = redis.call('GET', counter)
+if not n then return bump(counter) end
+return tonumber(n)
+"""
+)
+
+# put and add. KEYS: record, kind index, tenant index, kind sequence, kinds set, version counter, expiry list.
 # ARGV: stored value, ttl ms (0: none), "1" for add (only when free), max records, kind, key, record key base,
-# tenant index base. Returns 1 when written, 0 when add found the key taken.
+# tenant index base, "1" for a server-wide kind. Returns 1 when written, 0 when add found the key taken.
 _PUT = (
     _OWNER
     + _STRETCH
+    + _BUMP
     + """
 local rec, all, mine, seqkey, kinds = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local value, ms, only_new, max = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
@@ -106,14 +157,26 @@ while redis.call('ZCARD', all) > max do
     redis.call('ZREM', tbase .. owner(v), gone)
   end
 end
+if ARGV[9] == '1' then
+  bump(KEYS[6])
+  if ms > 0 then
+    local t = redis.call('TIME')
+    redis.call('ZADD', KEYS[7], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ms, rec)
+  else
+    redis.call('ZREM', KEYS[7], rec)
+  end
+end
 return 1
 """
 )
 
-# update's write: compare-and-set. KEYS: record, kind index, tenant index. ARGV: the stored value the change was
-# computed from, the new value ("" with ARGV[3] == "1": delete), the delete flag, key. Returns {1} when written,
-# else {0, current value} (nil: gone), which the caller changes again without another read.
-_SWAP = """
+# update's write: compare-and-set. KEYS: record, kind index, tenant index, version counter. ARGV: the stored value
+# the change was computed from, the new value ("" with ARGV[3] == "1": delete), the delete flag, key, "1" for a
+# server-wide kind. Returns {1} when written, else {0, current value} (nil: gone), which the caller changes again
+# without another read.
+_SWAP = (
+    _BUMP
+    + """
 local rec, all, mine = KEYS[1], KEYS[2], KEYS[3]
 local current = redis.call('GET', rec)
 if current ~= ARGV[1] then return {0, current} end
@@ -124,8 +187,10 @@ if ARGV[3] == '1' then
 else
   redis.call('SET', rec, ARGV[2], 'KEEPTTL')
 end
+if ARGV[5] == '1' then bump(KEYS[4]) end
 return {1}
 """
+)
 
 # KEYS: the index to list, the kind index. ARGV: record key base, "1" when KEYS[1] is a tenant's index, tenant.
 # Listing and pruning happen in one script so a record re-created between the read and the ZREM cannot lose its
@@ -156,16 +221,18 @@ end
 return out
 """
 
-# KEYS: record, kind index. ARGV: tenant index base, key. Needs the stored owner to find the tenant index, hence
-# a script rather than a pipeline. Returns 1 when a record was removed.
+# KEYS: record, kind index, version counter. ARGV: tenant index base, key, "1" for a server-wide kind. Needs the
+# stored owner to find the tenant index, hence a script rather than a pipeline. Returns 1 when a record was removed.
 _DELETE = (
     _OWNER
+    + _BUMP
     + """
 local v = redis.call('GET', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 if not v then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', ARGV[1] .. owner(v), ARGV[2])
+if ARGV[3] == '1' then bump(KEYS[3]) end
 return 1
 """
 )
@@ -242,6 +309,7 @@ end
 _RESET_TENANT = (
     _OWNER
     + _DROP_TENANT
+    + _BUMP
     + """
 local prefix, tenant = ARGV[1], ARGV[2]
 local mark = tenant .. '\\0'
@@ -268,6 +336,7 @@ for _, name in ipairs(redis.call('SMEMBERS', prefix .. 'logs')) do
 end
 
 redis.call('DEL', prefix .. 'c:' .. tenant)
+bump(prefix .. 'version')  -- the tenant's faults and rules may be among what went
 return removed
 """
 )
@@ -297,12 +366,21 @@ def _split(stored: bytes) -> tuple[bytes, bytes]:
     return tenant, raw
 
 
+def _unpin() -> None:
+    """After this process wrote server-wide state: the request's next reader asks Redis for the version again, and
+    so reads what was just written."""
+    pin = current_pin()
+    if pin is not None:
+        pin.version = None
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class RedisStore:
     scheme: ClassVar[str] = "redis"
+    shared: ClassVar[bool] = True
 
     def __init__(self, url: str, limits: Limits | None = None, *, prefix: str = "wsm:") -> None:
         self.limits = limits or Limits()
@@ -318,6 +396,9 @@ class RedisStore:
         self._append = self._script(_APPEND)
         self._reset_tenant = self._script(_RESET_TENANT)
         self._reset_log = self._script(_RESET_LOG)
+        self._version = self._script(_VERSION)
+        self._bump = self._script(_BUMP + "return bump(KEYS[1])")
+        self._counter, self._expiring = f"{prefix}version", f"{prefix}expiring"
 
     def _script(self, source: str) -> Script:
         return self._redis.register_script(source)
@@ -338,8 +419,17 @@ class RedisStore:
     def _write(self, kind: str, key: str, record: Record, tenant: str, ttl: float | None, only_new: bool) -> bool:
         ms = _ms(self.limits.record_ttl if ttl is None else ttl)
         p = self.prefix
+        server = kind in SERVER_KINDS
         written = self._put(
-            keys=[self._rec(kind, key), self._all(kind), self._mine(kind, tenant), f"{p}seq:{kind}", f"{p}kinds"],
+            keys=[
+                self._rec(kind, key),
+                self._all(kind),
+                self._mine(kind, tenant),
+                f"{p}seq:{kind}",
+                f"{p}kinds",
+                self._counter,
+                self._expiring,
+            ],
             args=[
                 tenant.encode() + b"\x00" + dumps(record),
                 ms,
@@ -349,8 +439,11 @@ class RedisStore:
                 key,
                 f"{p}r:{kind}:",
                 f"{p}t:{kind}:",
+                int(server),
             ],
         )
+        if server and written:
+            _unpin()
         return bool(written)
 
     def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
@@ -393,20 +486,32 @@ class RedisStore:
                 assert isinstance(result, dict)
                 raw = dumps(result)
                 new, deleting = owner + b"\x00" + raw, False
+            server = kind in SERVER_KINDS
             written = cast(
                 "list[Any]",
                 self._swap(
-                    keys=[rec, self._all(kind), self._mine(kind, owner.decode())],
-                    args=[stored, new, int(deleting), key],
+                    keys=[rec, self._all(kind), self._mine(kind, owner.decode()), self._counter],
+                    args=[stored, new, int(deleting), key, int(server)],
                 ),
             )
             if written[0] == 1:
+                if server:
+                    _unpin()
                 return None if deleting else cast(Record, result)
             stored = written[1] if len(written) > 1 else None  # another writer's value: change that instead
         return None
 
     def delete(self, kind: str, key: str) -> bool:
-        return bool(self._delete(keys=[self._rec(kind, key), self._all(kind)], args=[f"{self.prefix}t:{kind}:", key]))
+        server = kind in SERVER_KINDS
+        removed = bool(
+            self._delete(
+                keys=[self._rec(kind, key), self._all(kind), self._counter],
+                args=[f"{self.prefix}t:{kind}:", key, int(server)],
+            )
+        )
+        if server and removed:
+            _unpin()
+        return removed
 
     def records(self, kind: str, tenant: str | None = None) -> list[Record]:
         index = self._all(kind) if tenant is None else self._mine(kind, tenant)
@@ -493,12 +598,21 @@ class RedisStore:
 
     # --- housekeeping -------------------------------------------------------------------------------------
 
-    def version(self) -> None:
-        # Other workers and hosts write this store: a version would have to be bumped inside every write script,
-        # and a record's expiry in Redis changes nothing anyone could count. So every read goes to Redis.
-        return None
+    def version(self) -> int:
+        # Other workers and hosts write this store, so the number lives in Redis: one round trip, where the readers
+        # it spares make one each. A request pins it (``pin_version``): its several readers ask Redis once.
+        pin = current_pin()
+        if pin is None:
+            return self._read_version()
+        if pin.version is None:
+            pin.version = self._read_version()
+        return pin.version
+
+    def _read_version(self) -> int:
+        return int(self._version(keys=[self._counter, self._expiring]))
 
     def reset(self, tenant: str | None = None) -> int:
+        _unpin()
         if tenant is not None:
             return int(self._reset_tenant(args=[self.prefix, tenant]))
         # Everything under the prefix, in batches: not atomic against concurrent writers (a key written during the
@@ -506,6 +620,9 @@ class RedisStore:
         records = f"{self.prefix}r:".encode()
         p = self.prefix
         kept = tuple(f"{p}{part}{kind}".encode() for kind in PERSISTENT_KINDS for part in ("r:", "k:", "t:", "seq:"))
+        # The counter must only grow; the expiry list still lists the kept records (and a gone one only moves the
+        # counter once more, later).
+        kept += (self._counter.encode(), self._expiring.encode())
         removed = 0
         batch: list[bytes] = []
         for key in cast("Any", self._redis.scan_iter(match=_glob_escape(self.prefix) + "*", count=1000)):
@@ -518,6 +635,7 @@ class RedisStore:
                 batch.clear()
         if batch:
             self._redis.unlink(*batch)
+        self._bump(keys=[self._counter])
         return removed
 
     def stats(self) -> dict[str, Any]:
