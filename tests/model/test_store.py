@@ -13,7 +13,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server.model.store import DELETE, Limits, MemoryStore, Store, memory, store_from_url
+from mock_server.model.store import DELETE, Limits, MemoryStore, Record, Store, memory, store_from_url
 from mock_server.model.store.base import current_pin, pin_version
 from mock_server.model.store.memory import Table
 from mock_server.model.store.redis import RedisStore
@@ -380,6 +380,32 @@ def test_a_request_asks_for_the_version_once_and_sees_its_own_writes(
     before = store.version()
     other.put("fault", "f2", {"n": 2})
     assert store.version() > before  # no request: every ask goes to Redis
+
+
+def test_an_update_rests_on_what_redis_holds_not_on_what_this_worker_last_wrote(
+    two_workers: tuple[RedisStore, RedisStore],
+) -> None:
+    store, other = two_workers
+
+    def plus_one(r: Record) -> Record:
+        return {**r, "n": r["n"] + 1}
+
+    store.put("prediction", "p", {"n": 1}, tenant="a")
+    with mock.patch.object(store._redis, "get", wraps=store._redis.get) as reads:
+        assert store.update("prediction", "p", plus_one) == {"n": 2}
+        assert store.update("prediction", "p", plus_one, tenant="a") == {"n": 3}
+    assert reads.call_count == 0  # what it wrote last is what Redis holds: the compare-and-set alone
+    other.update("prediction", "p", lambda r: {**r, "n": 10})  # another worker, since
+    assert store.update("prediction", "p", plus_one) == {"n": 11}
+    other.update("prediction", "p", lambda r: {**r, "n": 20})
+    assert store.update("prediction", "p", lambda r: None) == {"n": 20}  # unchanged: what Redis holds
+    store.update("prediction", "p", plus_one)
+    other.put("prediction", "p", {"n": 30}, tenant="b")  # changed hands
+    assert store.update("prediction", "p", plus_one, tenant="a") is None
+    assert store.update("prediction", "p", plus_one, tenant="b") == {"n": 31}
+    other.delete("prediction", "p")
+    assert store.update("prediction", "p", plus_one) is None
+    assert store.get("prediction", "p") is None
 
 
 def test_what_readers_keep_on_a_shared_store_follows_changes_made_by_another_worker(

@@ -26,6 +26,7 @@ Redis Cluster. Kind names must not contain ``:``; tenant names and keys must not
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar, cast
 
 import redis
@@ -399,6 +400,11 @@ class RedisStore:
         self._version = self._script(_VERSION)
         self._bump = self._script(_BUMP + "return bump(KEYS[1])")
         self._counter, self._expiring = f"{prefix}version", f"{prefix}expiring"
+        # What this process last wrote of a record (or found when its compare-and-set lost), as stored: ``update``
+        # computes its change from that and lets the compare-and-set check it, one round trip where reading first
+        # makes two, as long as no other worker wrote the record since. A poll is such an update.
+        self._last: dict[str, bytes] = {}
+        self._last_lock = threading.Lock()
 
     def _script(self, source: str) -> Script:
         return self._redis.register_script(source)
@@ -420,9 +426,10 @@ class RedisStore:
         ms = _ms(self.limits.record_ttl if ttl is None else ttl)
         p = self.prefix
         server = kind in SERVER_KINDS
+        rec, value = self._rec(kind, key), tenant.encode() + b"\x00" + dumps(record)
         written = self._put(
             keys=[
-                self._rec(kind, key),
+                rec,
                 self._all(kind),
                 self._mine(kind, tenant),
                 f"{p}seq:{kind}",
@@ -431,7 +438,7 @@ class RedisStore:
                 self._expiring,
             ],
             args=[
-                tenant.encode() + b"\x00" + dumps(record),
+                value,
                 ms,
                 int(only_new),
                 self.limits.max_records,
@@ -442,8 +449,10 @@ class RedisStore:
                 int(server),
             ],
         )
-        if server and written:
-            _unpin()
+        if written:
+            self._remember(rec, value)
+            if server:
+                _unpin()
         return bool(written)
 
     def put(self, kind: str, key: str, record: Record, *, tenant: str = "", ttl: float | None = None) -> None:
@@ -472,13 +481,24 @@ class RedisStore:
 
     def update(self, kind: str, key: str, change: Change, *, tenant: str | None = None) -> Record | None:
         rec = self._rec(kind, key)
-        stored = cast("bytes | None", self._redis.get(rec))
+        stored = self._recall(rec)
+        # Only an answer the compare-and-set checked may rest on what this process remembers: when there is none to
+        # check (not the owner, left unchanged), Redis is read first.
+        known = stored is None
+        if known:
+            stored = cast("bytes | None", self._redis.get(rec))
         while stored is not None:
             owner, raw = _split(stored)
             if tenant is not None and owner != tenant.encode():
+                if not known:
+                    stored, known = cast("bytes | None", self._redis.get(rec)), True
+                    continue
                 return None
             result = change(loads(raw))
             if result is None:
+                if not known:
+                    stored, known = cast("bytes | None", self._redis.get(rec)), True
+                    continue
                 return cast(Record, loads(raw))
             if result is DELETE:
                 new, deleting = b"", True
@@ -495,13 +515,32 @@ class RedisStore:
                 ),
             )
             if written[0] == 1:
+                if not deleting:
+                    self._remember(rec, new)
                 if server:
                     _unpin()
                 return None if deleting else cast(Record, result)
             stored = written[1] if len(written) > 1 else None  # another writer's value: change that instead
+            known = True
         return None
 
+    _LAST_CAP = 1024  # records remembered per process (a few KB each at most: a poll log is capped)
+
+    def _remember(self, rec: str, stored: bytes) -> None:
+        with self._last_lock:
+            last = self._last
+            last.pop(rec, None)
+            last[rec] = stored
+            if len(last) > self._LAST_CAP:
+                del last[next(iter(last))]
+
+    def _recall(self, rec: str) -> bytes | None:
+        """What this process last wrote of ``rec``, forgotten as it is handed out: whoever uses it writes anew."""
+        with self._last_lock:
+            return self._last.pop(rec, None)
+
     def delete(self, kind: str, key: str) -> bool:
+        self._recall(self._rec(kind, key))  # forgotten: nothing is left to remember
         server = kind in SERVER_KINDS
         removed = bool(
             self._delete(
