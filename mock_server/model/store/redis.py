@@ -19,7 +19,8 @@ again at a number some worker may still hold, and each is one small key per pref
 
 Multi-key steps run as Lua scripts (atomic, one round trip); ``update`` reads, changes and writes back with a
 compare-and-set script, and changes again what it finds when another writer (or the record's expiry) got there
-first: two round trips, where WATCH/GET/MULTI-EXEC takes three. Scripts derive some key names themselves (a
+first: two round trips, where WATCH/GET/MULTI-EXEC takes three, and one when it starts from the value this process
+last wrote and nobody wrote since. Scripts derive some key names themselves (a
 record's old tenant index, an evicted record), so this store targets a standalone Redis 7+ (or one primary), not
 Redis Cluster. Kind names must not contain ``:``; tenant names and keys must not contain NUL.
 """
@@ -357,6 +358,10 @@ return drop_tenant(list, meta, tenant .. '\\0')
 )
 
 
+# Records whose last written value a process remembers for ``update`` (a few KB each at most: a poll log is capped).
+_REMEMBERED = 1024
+
+
 def _ms(seconds: float) -> int:
     """Milliseconds for a PX/PEXPIRE; 0 means "no expiry" (a negative TTL becomes the shortest, as memory has it)."""
     return 0 if seconds == 0 else max(1, int(seconds * 1000))
@@ -524,14 +529,12 @@ class RedisStore:
             known = True
         return None
 
-    _LAST_CAP = 1024  # records remembered per process (a few KB each at most: a poll log is capped)
-
     def _remember(self, rec: str, stored: bytes) -> None:
         with self._last_lock:
             last = self._last
             last.pop(rec, None)
             last[rec] = stored
-            if len(last) > self._LAST_CAP:
+            if len(last) > _REMEMBERED:
                 del last[next(iter(last))]
 
     def _recall(self, rec: str) -> bytes | None:
