@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +17,22 @@ from mock_server.settings import Settings
 from tests.fixtures.stopping import join_stopped, stop_soon
 
 pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.webhook_receiver"]
+
+# The loggers `serve` configures (logs.logging_config) before it starts: a test that runs `serve` in-process leaves
+# them at INFO with handlers on the real stderr, and a later test's background webhook delivery then prints a line
+# into pytest's progress output.
+_CONFIGURED_LOGGERS = ("", "wavespeed_mock", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _CONFIGURED_LOGGERS]
+    saved = [(logger.level, logger.propagate, list(logger.handlers), logger.disabled) for logger in loggers]
+    yield
+    for logger, (level, propagate, handlers, disabled) in zip(loggers, saved, strict=True):
+        logger.setLevel(level)
+        logger.propagate, logger.handlers, logger.disabled = propagate, handlers, disabled
+
 
 T2I = "wavespeed-ai/flux-kontext-pro/text-to-image"
 DEV = "wavespeed-ai/flux-kontext-dev"
