@@ -9,6 +9,14 @@ import re
 _FINGERPRINT = re.compile(r"tk_[0-9a-f]{12}")
 
 
+def bearer_key(authorization: str) -> str | None:
+    """The key an ``Authorization`` header names as ``Bearer <key>`` (any case of "Bearer"), or None: the one rule
+    the front door, the routes and the control plane tell tenants by."""
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    return key if key and scheme.lower() == "bearer" else None
+
+
 # Every request names its tenant up to three times (faults, journal, route); a run uses a handful of keys. Keys stay
 # in this process's memory only, as they already do while a request is handled.
 @functools.lru_cache(maxsize=1024)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from mock_server.contract.controlschemas import check_control
 from mock_server.contract.errors import BadRequest, Forbidden, JsonResponse
 from mock_server.contract.jsonbody import parse_json
-from mock_server.contract.tenants import fingerprint, tenant_id
+from mock_server.contract.tenants import bearer_key, fingerprint, tenant_id
 from mock_server.http.state import AppState, state_of
 from mock_server.logs import event, get_logger
 from mock_server.model.generic import MODEL_ID
@@ -450,11 +450,10 @@ def _scope_to_caller(
 ) -> None:
     """A control request carrying ``Authorization: Bearer KEY`` acts for that tenant only: it reads and changes
     that tenant's state, never another's, and cannot call the operations that change every tenant's."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = bearer_key(request.headers.get("authorization", ""))
+    if key is None:
         return
-    mine = fingerprint(key.strip())
+    mine = fingerprint(key)
     if operation.name in _GLOBAL:
         raise Forbidden(f"{operation.name} changes every tenant's state: call it without a tenant's Authorization")
     named = kwargs.get("tenant")

@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server.contract.tenants import fingerprint
+from mock_server.contract.tenants import bearer_key, fingerprint
 from mock_server.http.faults import CONTROL_PREFIX, Faults
 from mock_server.http.guard import ControlGuard, is_control
 from mock_server.http.journal import JOURNAL_FLUSH, UNRECORDED_PREFIXES, Journal, Recording
@@ -100,9 +100,6 @@ def read_head(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, str 
     if length is not None:
         text = length.decode("latin-1").strip()
         declared = int(text) if text.isdigit() else None
-    tenant = None
-    if authorization is not None:
-        scheme, _, key = authorization.decode("latin-1").partition(" ")
-        key = key.strip()
-        tenant = fingerprint(key) if scheme.lower() == "bearer" and key else None
+    key = None if authorization is None else bearer_key(authorization.decode("latin-1"))
+    tenant = None if key is None else fingerprint(key)
     return "" if content_type is None else content_type.decode("latin-1").lower(), declared, tenant

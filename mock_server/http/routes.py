@@ -25,7 +25,7 @@ from mock_server.contract.errors import (
 )
 from mock_server.contract.generic import GenericEndpoint
 from mock_server.contract.jsonbody import parse_json
-from mock_server.contract.tenants import fingerprint
+from mock_server.contract.tenants import bearer_key, fingerprint
 from mock_server.http import outbound
 from mock_server.http.journal import PARSED_BODY, ROUTE_NOTE
 from mock_server.http.state import state_of_scope
@@ -84,10 +84,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def authenticate(request: Request) -> str:
     """The tenant: the Bearer key's fingerprint. Missing or malformed → 401; a key outside --api-key → 401."""
-    header = _header(request.scope, b"authorization") or ""
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+    key = bearer_key(_header(request.scope, b"authorization") or "")
+    if key is None:
         raise Unauthorized("Unauthorized: send 'Authorization: Bearer <API key>'")
     allowed = backend_of(request).settings.api_keys
     if allowed and key not in allowed:
